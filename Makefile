@@ -1,0 +1,43 @@
+# tinynn: `make run` trains the main example, `make test` runs the test suite.
+# Both create .venv on first use and reuse it afterwards.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+MAIN   := examples/task1_one_hidden.py
+
+.PHONY: run test data lint clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# The Fashion-MNIST files: use a copy already present; else, on Debian as root, install the
+# dataset-fashion-mnist package; else print what to do.
+data: $(VENV)/.installed
+	@$(PY) -m tinynn.datasets.fashion_mnist --check 2>/dev/null || { \
+	  if [ -f /etc/debian_version ] && [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing the Debian package dataset-fashion-mnist..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      dataset-fashion-mnist >/dev/null && $(PY) -m tinynn.datasets.fashion_mnist --check; \
+	  else \
+	    $(PY) -m tinynn.datasets.fashion_mnist --check; \
+	  fi; }
+
+run: $(VENV)/.installed data
+	$(PY) $(MAIN)
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed-dev
+	$(PY) -m ruff check tinynn tests examples benchmarks
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -1,0 +1,67 @@
+"""Shared parts of the report examples: data, evaluation printout and plots."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+import tinynn as tn
+from tinynn.datasets import fashion_mnist
+from tinynn.metrics import classification_report, confusion_matrix
+from tinynn.plotting import plot_confusion_matrix
+
+
+def base_parser(description: str, *, epochs: int, batch_size: int, out: str):
+    """Flags every example shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None,
+                        help="use only the first N training and N test images (quick runs)")
+    parser.add_argument("--out", type=Path, default=Path(out), help="directory for plots/models")
+    parser.add_argument("--verbose", type=int, default=None, choices=(0, 1, 2),
+                        help="progress: 1 bar, 2 one line per epoch (default: bar on a terminal)")
+    return parser
+
+
+def load_fashion_mnist(limit: int | None = None):
+    """Fashion-MNIST scaled to [0, 1] float32: x (N, 28, 28), y (N,) uint8 labels."""
+    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
+    if limit is not None:
+        x_train, y_train, x_test, y_test = (x_train[:limit], y_train[:limit],
+                                            x_test[:limit], y_test[:limit])
+    scale = np.float32(1 / 255)
+    return (x_train * scale, y_train), (x_test * scale, y_test)
+
+
+def report_test_results(model: tn.Sequential, x_test, y_test, out: Path, tag: str) -> float:
+    """Print test loss/accuracy, the confusion matrix and the classification report; save the
+    heatmap as ``out/<tag>_confusion_matrix.png``. Returns the test accuracy."""
+    loss, accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
+    print(f"test loss {loss:.4f} - test accuracy {accuracy:.4f}")
+    predicted = model.predict(x_test, batch_size=1000, verbose=0).argmax(axis=1)
+    cm = confusion_matrix(y_test, predicted, num_classes=10)
+    print("confusion matrix (rows: true label, columns: predicted label)")
+    print(cm)
+    print(classification_report(y_test, predicted, target_names=fashion_mnist.CLASS_NAMES,
+                                digits=4))
+    path = plot_confusion_matrix(cm, out / f"{tag}_confusion_matrix.png",
+                                 class_names=fashion_mnist.CLASS_NAMES,
+                                 title=f"{tag}: test accuracy {accuracy:.4f}")
+    print(f"saved {path}")
+    return accuracy
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...``; then ``sw.seconds``."""
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start

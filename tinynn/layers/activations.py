@@ -1,0 +1,23 @@
+"""The ``Activation`` layer: an element-wise activation as its own layer."""
+
+from .. import activations
+from .core import ActivationMixin
+from .base import Layer
+
+
+class Activation(ActivationMixin, Layer):
+    """``Activation("relu")`` etc. Input and output shapes are equal; no parameters."""
+
+    def __init__(self, activation, name: str | None = None, input_shape: tuple | None = None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.activation = activations.get(activation)
+
+    def linear_forward(self, x, training=False):
+        self.check_input(x)
+        return x.copy()  # the activation works in place: never on the caller's array
+
+    def linear_backward(self, dz):
+        return dz
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation.name}

@@ -1,0 +1,149 @@
+"""Input, Flatten and Dense."""
+
+import numpy as np
+
+from .. import activations
+from ..errors import DTypeError, ShapeError
+from ..validation import positive_int
+from .base import Layer
+
+
+class ActivationMixin:
+    """For layers computing ``activation(linear(x))``.
+
+    Subclasses implement ``linear_forward(x, training)`` and ``linear_backward(dz)``. The model
+    calls ``forward_logits``/``backward_logits`` on a softmax output layer to fuse softmax with
+    cross-entropy (computed from logits, so logits of 1e4 stay finite).
+    """
+
+    activation: activations.Activation
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        a = self.activation.forward(self.linear_forward(x, training))
+        if training:
+            self._cache["a"] = a
+        return a
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        (a,) = self.pop_cache("a")
+        return self.linear_backward(self.activation.backward(a, dy))
+
+    def forward_logits(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The pre-activation output (logits), shape as ``forward``'s."""
+        return self.linear_forward(x, training)
+
+    def backward_logits(self, dz: np.ndarray) -> np.ndarray:
+        """Backward from a gradient w.r.t. the logits; returns dx."""
+        return self.linear_backward(dz)
+
+
+class Input(Layer):
+    """Declares the model's input shape (batch excluded); identity otherwise.
+
+    ``Sequential([Input((28, 28)), Flatten(), ...])`` is the same as giving
+    ``input_shape=(28, 28)`` to the first layer. Not listed in ``summary()``, as in Keras.
+    """
+
+    def __init__(self, shape: tuple, name: str | None = None):
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        for dim in shape:
+            positive_int(dim, "Input shape dimension")
+        super().__init__(name=name, input_shape=shape)
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        return x
+
+    def backward(self, dy):
+        return dy
+
+    def get_config(self):
+        return {"name": self.name, "shape": list(self.declared_input_shape)}
+
+
+InputLayer = Input
+
+
+class Flatten(Layer):
+    """Reshape ``(N, d1, d2, ...)`` to ``(N, d1*d2*...)`` in C order (Keras's channels_last).
+
+    Input shape: (N, *dims). Output shape: (N, prod(dims)). Returns a view when possible.
+    """
+
+    def compute_output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        return x.reshape(len(x), -1)
+
+    def backward(self, dy):
+        return dy.reshape((len(dy), *self.input_shape))
+
+
+class Dense(ActivationMixin, Layer):
+    """``activation(x @ kernel + bias)``.
+
+    Input shape: (N, in). Output shape: (N, units). Parameters: ``kernel`` (in, units),
+    ``bias`` (units,). Accepts only 2-D input: add ``Flatten()`` before it for images.
+    """
+
+    def __init__(self, units: int, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 name: str | None = None, input_shape: tuple | None = None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.units = positive_int(units, "Dense units")
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def describe(self):
+        return f"Dense {self.name!r} (units={self.units})"
+
+    def compute_output_shape(self, input_shape):
+        self._check_rank(input_shape)
+        return (self.units,)
+
+    def build(self, input_shape, rng):
+        self._check_rank(input_shape)
+        super().build(input_shape, rng)
+        self.add_weight("kernel", (input_shape[0], self.units), self.kernel_initializer, rng)
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), self.bias_initializer, rng)
+
+    def _check_rank(self, input_shape):
+        if len(input_shape) != 1:
+            raise ShapeError(
+                f"{self.describe()} expected input (N, features), got (N, "
+                f"{', '.join(map(str, input_shape))}): add Flatten() first"
+            )
+
+    def linear_forward(self, x, training=False):
+        kernel = self.params["kernel"]
+        self.check_input(x, hint="add Flatten() first" if x.ndim > 2 else "")
+        if x.dtype != kernel.dtype:
+            raise DTypeError(f"{self.describe()} expected {kernel.dtype} input, got {x.dtype}")
+        z = x @ kernel  # (N, in) @ (in, units) -> (N, units)
+        if self.use_bias:
+            z += self.params["bias"]
+        if training:
+            self._cache["x"] = x
+        return z
+
+    def linear_backward(self, dz):
+        (x,) = self.pop_cache("x")
+        np.matmul(x.T, dz, out=self.grads["kernel"])  # (in, N) @ (N, units) -> (in, units)
+        if self.use_bias:
+            np.sum(dz, axis=0, out=self.grads["bias"])
+        return dz @ self.params["kernel"].T  # (N, units) @ (units, in) -> (N, in)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": self.activation.name, "use_bias": self.use_bias,
+                "kernel_initializer": _initializer_name(self.kernel_initializer),
+                "bias_initializer": _initializer_name(self.bias_initializer)}
+
+
+def _initializer_name(initializer) -> str:
+    return initializer if isinstance(initializer, str) else initializer.name

@@ -1,0 +1,429 @@
+"""``Sequential``: a stack of layers trained as Keras trains it.
+
+After ``build``, every parameter lives in one contiguous buffer (``model.parameters``) and every
+gradient in a second one of the same layout (``model.gradients``); each layer's ``params[k]`` and
+``grads[k]`` are views into them. An optimizer step is therefore one pass over one buffer.
+
+Randomness: ``Sequential(seed=s)`` spawns three child Generators from ``SeedSequence(s)``, in this
+order: weight initialisation, dropout masks, shuffling. With ``seed=None`` the seed is drawn from
+the source that ``tinynn.set_random_seed`` resets. NumPy's global RNG is never used.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import config, losses, ops, optimizers
+from .activations import Softmax
+from .callbacks import CallbackList, History
+from .errors import NonFiniteLossError, NotCompiledError, ShapeError, TinyNNError
+from .interrupt import InterruptGuard
+from .layers.base import Layer, snake_case
+from .layers.core import Input
+from .metrics import count_correct
+from .progress import ProgressBar, resolve_verbose
+from .summary import summary_lines
+from .validation import batch_size as check_batch_size
+from .validation import float_array, real_in_range, same_length
+
+_ALIGN = 16  # parameter offsets are multiples of 16 elements (64 bytes in float32)
+_METRIC_NAMES = ("accuracy", "acc")
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    Parameters: ``layers`` (optional list, first may be ``Input``), ``name``, ``seed`` (int or
+    None). Input shape: (N, *input_shape). Output shape: (N, *output_shape).
+    """
+
+    def __init__(self, layers: list[Layer] | None = None, name: str = "sequential",
+                 seed: int | None = None):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise TinyNNError(f"Sequential seed expected a non-negative int or None, got {seed!r}")
+        self.name = name
+        self.seed = config.draw_seed() if seed is None else seed
+        children = np.random.SeedSequence(self.seed).spawn(3)
+        self.rngs = dict(zip(("init", "dropout", "shuffle"), map(np.random.default_rng, children)))
+        self.layers: list[Layer] = []
+        self.input_shape: tuple | None = None
+        self.output_shape: tuple | None = None
+        self.built = False
+        self.optimizer: optimizers.Optimizer | None = None
+        self.loss: losses.Loss | None = None
+        self.metrics: list[str] = []
+        self.history: History | None = None
+        self.stop_training = False
+        self.parameters = self.gradients = None
+        self.layout: dict[str, tuple[slice, tuple]] = {}
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- construction --------------------------------------------------------------------------
+    def add(self, layer: Layer) -> None:
+        """Append a layer (or an ``Input`` declaring the input shape) before the model is built."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expected a Layer, got {type(layer).__name__}")
+        if self.built:
+            raise TinyNNError(f"cannot add {layer!r} to the built model {self.name!r}: "
+                              "add every layer before build, fit or summary")
+        if isinstance(layer, Input) or (not self.layers and layer.declared_input_shape):
+            if self.layers:
+                raise TinyNNError("Input must come first in a Sequential model")
+            self.input_shape = layer.declared_input_shape
+            if isinstance(layer, Input):
+                return
+        if layer.name is None:
+            layer.name = self._unique_name(snake_case(type(layer).__name__))
+        elif any(other.name == layer.name for other in self.layers):
+            raise TinyNNError(f"layer name {layer.name!r} is already used in {self.name!r}")
+        self.layers.append(layer)
+
+    def _unique_name(self, base: str) -> str:
+        taken = {layer.name for layer in self.layers}
+        name, i = base, 0
+        while name in taken:
+            i += 1
+            name = f"{base}_{i}"
+        return name
+
+    def build(self, input_shape: tuple | None = None) -> None:
+        """Create all parameters. ``input_shape`` includes the batch axis, as in Keras
+        (``model.build((None, 28, 28))``); without it, the declared input shape is used."""
+        if input_shape is not None:
+            shape = tuple(input_shape)[1:]
+        elif self.input_shape is not None:
+            shape = self.input_shape
+        else:
+            raise ShapeError(f"model {self.name!r} has no input shape: start it with "
+                             "Input(shape), pass input_shape to its first layer, or call fit")
+        if not self.layers:
+            raise TinyNNError(f"model {self.name!r} has no layers to build")
+        if self.built:
+            if shape != self.input_shape:
+                raise ShapeError(f"model {self.name!r} was built for inputs {self.input_shape}, "
+                                 f"got {shape}")
+            return
+        self.output_shape = self._output_shape_for(shape)
+        for layer in self.layers:
+            layer.build(shape, self.rngs["init"])
+            shape = layer.compute_output_shape(shape)
+        self.input_shape = tuple(input_shape)[1:] if input_shape is not None else self.input_shape
+        self._pack_parameters()
+        self.built = True
+        if self.optimizer is not None:
+            self.optimizer.build(self.parameters, self.layout)
+
+    def _output_shape_for(self, shape: tuple) -> tuple:
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def _pack_parameters(self) -> None:
+        """Move every layer's parameters into one buffer and point ``params``/``grads`` at it."""
+        entries = [(layer, key) for layer in self.layers for key in layer.params]
+        offsets, total = [], 0
+        for layer, key in entries:
+            offsets.append(total)
+            total += -(-layer.params[key].size // _ALIGN) * _ALIGN
+        self.parameters = np.zeros(total, dtype=config.floatx())
+        self.gradients = np.zeros(total, dtype=config.floatx())
+        self.layout = {}
+        for (layer, key), start in zip(entries, offsets):
+            value = layer.params[key]
+            where = slice(start, start + value.size)
+            self.parameters[where] = value.ravel()
+            layer.params[key] = self.parameters[where].reshape(value.shape)
+            layer.grads[key] = self.gradients[where].reshape(value.shape)
+            self.layout[f"{layer.name}/{key}"] = (where, value.shape)
+
+    def compile(self, optimizer, loss, metrics: list[str] | None = None) -> None:
+        """Set the optimizer (name or instance), loss (name or instance) and metrics
+        (``["accuracy"]``); the optimizer's state starts fresh."""
+        optimizer = optimizers.get(optimizer)
+        loss = losses.get(loss)
+        metrics = list(metrics or [])
+        for metric in metrics:
+            if metric not in _METRIC_NAMES:
+                raise TinyNNError(f"unknown metric {metric!r}: expected one of {_METRIC_NAMES}")
+        self.optimizer, self.loss, self.metrics = optimizer, loss, metrics
+        if self.built:
+            self.optimizer.build(self.parameters, self.layout)
+
+    # -- forward and backward -------------------------------------------------------------------
+    @property
+    def _fused_softmax(self) -> bool:
+        """True when the loss is a cross-entropy on probabilities and the last layer is a
+        softmax: then softmax and loss are computed together from the logits."""
+        last = self.layers[-1]
+        return (isinstance(self.loss, losses._CrossentropyBase) and not self.loss.from_logits
+                and isinstance(getattr(last, "activation", None), Softmax)
+                and hasattr(last, "forward_logits"))
+
+    def _forward(self, x: np.ndarray, training: bool, logits: bool) -> np.ndarray:
+        for layer in self.layers[:-1]:
+            x = layer.forward(x, training=training)
+        last = self.layers[-1]
+        return last.forward_logits(x, training) if logits else last.forward(x, training)
+
+    def _backward(self, dout: np.ndarray, logits: bool) -> np.ndarray:
+        """Fill every layer's grads from d(loss)/d(out); return d(loss)/d(input)."""
+        last = self.layers[-1]
+        grad = last.backward_logits(dout) if logits else last.backward(dout)
+        for layer in reversed(self.layers[:-1]):
+            grad = layer.backward(grad)
+        return grad
+
+    def _loss_and_gradient(self, y, out, logits: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample losses (N,) and d(mean loss)/d(out)."""
+        if logits:
+            return self.loss.logits_per_sample_and_gradient(y, out)
+        return self.loss.per_sample(y, out), self.loss.gradient(y, out)
+
+    def compute_loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """One forward/backward pass in training mode on prepared arrays; fills
+        ``model.gradients``. Returns the batch-mean loss and the output (logits if fused)."""
+        fused = self._fused_softmax
+        out = self._forward(x, training=True, logits=fused)
+        per_sample, dout = self._loss_and_gradient(y, out, fused)
+        loss = float(np.mean(per_sample))
+        if math.isfinite(loss):
+            self._backward(dout, fused)
+        else:
+            for layer in self.layers:
+                layer._cache.clear()
+        return loss, out
+
+    # -- input preparation ----------------------------------------------------------------------
+    def _prepare(self, x, y=None, name: str = "x"):
+        """Validate and cast inputs (and targets) without changing the model; build it if needed.
+        Returns x as floatx (N, *input_shape), and y ready for the loss (or None)."""
+        x = float_array(x, config.floatx(), name)
+        if x.ndim < 2:
+            raise ShapeError(f"{name} expected shape (N, features...), got {x.shape}")
+        if self.input_shape is not None and x.shape[1:] != self.input_shape:
+            raise ShapeError(f"model {self.name!r} expects {name} of shape (N, "
+                             f"{', '.join(map(str, self.input_shape))}), got {x.shape}"
+                             + (" (its input size is fixed once built)" if self.built else ""))
+        output_shape = self._output_shape_for(x.shape[1:])
+        if y is not None:
+            same_length(x, np.asarray(y), name, "y")
+            y = self.loss.prepare_targets(y, (len(x), *output_shape))
+        if not self.built:
+            self.build((None, *x.shape[1:]))
+        return x, y
+
+    def _require_compiled(self, what: str) -> None:
+        if self.optimizer is None or self.loss is None:
+            raise NotCompiledError(f"{what} needs a compiled model: call model.compile(optimizer, "
+                                   "loss, metrics) first")
+
+    # -- training -------------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
+            verbose="auto", callbacks=None, validation_split: float = 0.0,
+            validation_data=None, shuffle: bool = True, initial_epoch: int = 0) -> History:
+        """Train for ``epochs`` epochs (Keras semantics). Returns the ``History``.
+
+        Each epoch reshuffles the training part (``shuffle=True``), takes steps of
+        ``batch_size`` (the last partial batch kept), and reports per-sample means of the
+        training loss and metrics, then validation metrics with training off.
+        """
+        self._require_compiled("fit")
+        batch_size = check_batch_size(batch_size)
+        epochs = _non_negative_int(epochs, "epochs")
+        initial_epoch = _non_negative_int(initial_epoch, "initial_epoch")
+        real_in_range(validation_split, "validation_split", 0, 1, high_open=True)
+        verbose = resolve_verbose(verbose)
+        x, y = self._prepare(x, y)
+        if len(x) == 0:
+            raise ShapeError("fit expected at least one sample, got x of shape "
+                             f"{x.shape}")
+        x_train, y_train, validation = self._split_validation(x, y, validation_split,
+                                                              validation_data)
+        history = History()
+        callback_list = CallbackList([history, *(callbacks or [])], self, {
+            "epochs": epochs, "steps": -(-len(x_train) // batch_size), "verbose": verbose})
+        self.history, self.stop_training = history, False
+        callback_list.on_train_begin({})
+        with InterruptGuard() as guard:
+            for epoch in range(initial_epoch, epochs):
+                if verbose:
+                    print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+                callback_list.on_epoch_begin(epoch, {})
+                bar = ProgressBar(-(-len(x_train) // batch_size), verbose)
+                try:
+                    logs = self._train_epoch(x_train, y_train, batch_size, shuffle, epoch,
+                                             guard, callback_list, bar)
+                except NonFiniteLossError as error:
+                    error.history = history
+                    raise
+                if validation is not None:
+                    val_logs = self._evaluate_arrays(*validation, batch_size)
+                    logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                bar.finish(logs)
+                callback_list.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+        callback_list.on_train_end({})
+        return history
+
+    def _split_validation(self, x, y, validation_split, validation_data):
+        """Training arrays and the validation pair (or None), as Keras: validation_data wins;
+        otherwise the last N - floor(N * (1 - split)) samples, taken before any shuffling."""
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TinyNNError("validation_data expected a tuple (x_val, y_val), got "
+                                  f"{type(validation_data).__name__}")
+            x_val, y_val = self._prepare(*validation_data, name="x_val")
+            if len(x_val) == 0:
+                raise ShapeError("validation_data expected at least one sample, got 0")
+            return x, y, (x_val, y_val)
+        if validation_split == 0:
+            return x, y, None
+        split_at = int(math.floor(len(x) * (1.0 - validation_split)))
+        if split_at == 0 or split_at == len(x):
+            raise ShapeError(
+                f"validation_split={validation_split} on {len(x)} samples leaves "
+                f"{split_at} for training and {len(x) - split_at} for validation: both must "
+                "be non-empty")
+        return x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
+
+    def _train_epoch(self, x, y, batch_size, shuffle, epoch, guard, callback_list, bar) -> dict:
+        n = len(x)
+        order = self.rngs["shuffle"].permutation(n) if shuffle else None
+        steps = -(-n // batch_size)
+        loss_sum, correct, seen = 0.0, 0, 0
+        logs: dict = {}
+        for step in range(steps):
+            rows = slice(step * batch_size, min(n, (step + 1) * batch_size))
+            if order is not None:
+                rows = order[rows]
+            x_batch, y_batch = x[rows], y[rows]
+            callback_list.on_train_batch_begin(step, {})
+            loss, out = self.compute_loss_and_gradients(x_batch, y_batch)
+            self._check_finite_step(loss, epoch, step)
+            with guard.critical():
+                self.optimizer.apply(self.parameters, self.gradients)
+            seen += len(x_batch)
+            loss_sum += loss * len(x_batch)
+            logs = {"loss": loss_sum / seen}
+            if self.metrics:
+                correct += count_correct(y_batch, out)
+                logs[self.metrics[0]] = correct / seen
+            callback_list.on_train_batch_end(step, logs)
+            bar.update(step + 1, logs)
+        return dict(logs)
+
+    def _check_finite_step(self, loss: float, epoch: int, step: int) -> None:
+        """Raise NonFiniteLossError (before any update) for a NaN/inf loss or gradient."""
+        what = None
+        if not math.isfinite(loss):
+            what = f"the loss is {loss}"
+        elif not ops.all_finite(self.gradients):
+            what = "a gradient is not finite"
+        if what:
+            raise NonFiniteLossError(
+                f"training diverged at epoch {epoch + 1}, batch {step + 1}: {what}. The update "
+                "was not applied; weights and optimizer state are those after the previous step "
+                "(hint: lower the learning rate or check the inputs' scale)",
+                epoch=epoch, batch=step)
+
+    # -- inference ------------------------------------------------------------------------------
+    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
+                 return_dict: bool = False):
+        """Loss and metrics with training off: ``[loss, accuracy]`` (or the loss alone without
+        metrics; a dict with ``return_dict=True``)."""
+        self._require_compiled("evaluate")
+        batch_size = check_batch_size(batch_size)
+        verbose = resolve_verbose(verbose)
+        x, y = self._prepare(x, y)
+        if len(x) == 0:
+            raise ShapeError(f"evaluate expected at least one sample, got x of shape {x.shape}")
+        bar = ProgressBar(-(-len(x) // batch_size), verbose)
+        logs = self._evaluate_arrays(x, y, batch_size)
+        bar.finish(logs)
+        if return_dict:
+            return logs
+        return [logs[k] for k in logs] if self.metrics else logs["loss"]
+
+    def _evaluate_arrays(self, x, y, batch_size: int) -> dict:
+        fused = self._fused_softmax
+        loss_sum, correct = 0.0, 0
+        for start in range(0, len(x), batch_size):
+            x_batch, y_batch = x[start:start + batch_size], y[start:start + batch_size]
+            out = self._forward(x_batch, training=False, logits=fused)
+            if fused:
+                per_sample = self.loss.logits_per_sample_and_gradient(y_batch, out)[0]
+            else:
+                per_sample = self.loss.per_sample(y_batch, out)
+            loss_sum += float(np.sum(per_sample, dtype=np.float64))
+            if self.metrics:
+                correct += count_correct(y_batch, out)
+        logs = {"loss": loss_sum / len(x)}
+        if self.metrics:
+            logs[self.metrics[0]] = correct / len(x)
+        return logs
+
+    def predict(self, x, batch_size: int | None = None, verbose="auto") -> np.ndarray:
+        """Outputs for ``x`` in batches, training off. Returns (N, *output_shape) in floatx."""
+        batch_size = check_batch_size(batch_size)
+        verbose = resolve_verbose(verbose)
+        x, _ = self._prepare(x)
+        bar = ProgressBar(-(-len(x) // batch_size), verbose)
+        out = np.empty((len(x), *self.output_shape), dtype=config.floatx())
+        for start in range(0, len(x), batch_size):
+            out[start:start + batch_size] = self._forward(x[start:start + batch_size],
+                                                          training=False, logits=False)
+        bar.finish({})
+        return out
+
+    # -- weights and description ----------------------------------------------------------------
+    def _require_built(self, what: str) -> None:
+        if not self.built:
+            if self.input_shape is None:
+                raise NotCompiledError(f"{what} needs a built model: give an input shape "
+                                       "(Input(shape) or input_shape=...) or call build/fit first")
+            self.build()
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every parameter in layer order, kernel then bias, Keras shapes."""
+        self._require_built("get_weights")
+        return [p.copy() for layer in self.layers for p in layer.params.values()]
+
+    def set_weights(self, weights: list) -> None:
+        """Copy ``weights`` (the order and shapes of ``get_weights``) into the model; all checked
+        before anything is written."""
+        self._require_built("set_weights")
+        targets = [(layer.name, k, p) for layer in self.layers for k, p in layer.params.items()]
+        weights = list(weights)
+        if len(weights) != len(targets):
+            raise ShapeError(f"set_weights expected {len(targets)} arrays for model "
+                             f"{self.name!r}, got {len(weights)}")
+        arrays = []
+        for (name, key, target), value in zip(targets, weights):
+            value = float_array(value, target.dtype, f"weights for {name}/{key}")
+            if value.shape != target.shape:
+                raise ShapeError(f"set_weights: {name}/{key} expected shape {target.shape}, "
+                                 f"got {value.shape}")
+            arrays.append(value)
+        for (_, _, target), value in zip(targets, arrays):
+            target[...] = value
+
+    def count_params(self) -> int:
+        """Total number of parameters."""
+        self._require_built("count_params")
+        return sum(layer.count_params() for layer in self.layers)
+
+    def summary(self, print_fn=print) -> None:
+        """Print the Keras 2 style summary table (line length 65)."""
+        self._require_built("summary")
+        for line in summary_lines(self):
+            print_fn(line)
+
+
+def _non_negative_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise TinyNNError(f"{name} expected a non-negative integer, got {value!r}")
+    return int(value)

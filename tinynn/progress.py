@@ -1,0 +1,75 @@
+"""Keras-style progress display: a live bar (verbose=1) or one line per epoch (verbose=2).
+
+    1688/1688 [==============================] - 3s 2ms/step - loss: 0.2395 - accuracy: 0.9103
+"""
+
+import sys
+import time
+
+
+def resolve_verbose(verbose) -> int:
+    """``"auto"`` -> 1 on a terminal, 2 otherwise (one line per epoch in logs)."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose expected 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
+
+
+def format_logs(logs: dict) -> str:
+    """``{"loss": 0.5}`` -> ``" - loss: 0.5000"`` (Keras's four decimals)."""
+    return "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
+
+
+def _format_time_per_step(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.0f}s/step"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.0f}ms/step"
+    return f"{seconds * 1e6:.0f}us/step"
+
+
+class ProgressBar:
+    """Progress over ``target`` steps; call ``update(step, logs)`` then ``finish(logs)``."""
+
+    def __init__(self, target: int, verbose: int, width: int = 30, stream=None,
+                 interval: float = 0.1):
+        self.target = target
+        self.verbose = verbose
+        self.width = width
+        self.stream = stream or sys.stdout
+        self.interval = interval
+        self.start = time.perf_counter()
+        self._last_draw = 0.0
+
+    def update(self, step: int, logs: dict) -> None:
+        """Redraw the bar after ``step`` steps (at most every ``interval`` seconds)."""
+        if self.verbose != 1:
+            return
+        now = time.perf_counter()
+        if now - self._last_draw < self.interval and step < self.target:
+            return
+        self._last_draw = now
+        elapsed = now - self.start
+        eta = elapsed / max(step, 1) * (self.target - step)
+        self.stream.write(f"\r{self._bar(step)} - ETA: {eta:.0f}s{format_logs(logs)}")
+        self.stream.flush()
+
+    def finish(self, logs: dict) -> None:
+        """Write the epoch's final line (both verbose 1 and 2)."""
+        if self.verbose == 0:
+            return
+        elapsed = time.perf_counter() - self.start
+        per_step = _format_time_per_step(elapsed / max(self.target, 1))
+        if self.verbose == 1:
+            line = f"\r{self._bar(self.target)} - {elapsed:.0f}s {per_step}"
+        else:
+            line = f"{self.target}/{self.target} - {elapsed:.0f}s - {per_step}"
+        self.stream.write(line + format_logs(logs) + "\n")
+        self.stream.flush()
+
+    def _bar(self, step: int) -> str:
+        digits = len(str(self.target))
+        done = int(self.width * step / max(self.target, 1))
+        arrow = "=" * done if step >= self.target else "=" * max(done - 1, 0) + ">"
+        return f"{step:>{digits}}/{self.target} [{arrow.ljust(self.width, '.')}]"

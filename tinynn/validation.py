@@ -1,0 +1,92 @@
+"""Argument and array checks shared by layers, losses, optimizers and the model.
+
+Every check raises with what was checked, what was expected and what was received, and
+never modifies its input.
+"""
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+from .errors import DTypeError, NonFiniteError, ShapeError, TinyNNError
+
+
+def positive_int(value, name: str) -> int:
+    """Return ``value`` as int if it is an integer > 0 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
+        raise TinyNNError(f"{name} expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def int_tuple(value, length: int, name: str) -> tuple:
+    """Return an int or a sequence of ints as a tuple of ``length`` positive ints."""
+    items = (value,) * length if isinstance(value, Integral) else tuple(value)
+    if len(items) != length:
+        raise TinyNNError(f"{name} expected an int or {length} ints, got {value!r}")
+    return tuple(positive_int(v, name) for v in items)
+
+
+def real_in_range(value, name: str, low: float, high: float, *, low_open=False,
+                  high_open=False) -> float:
+    """Return ``value`` as float if it is a finite real within the given interval."""
+    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high)
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise TinyNNError(f"{name} expected a finite number in {interval}, got {value!r}")
+    return float(value)
+
+
+def choice(value, name: str, options: tuple):
+    """Return ``value`` if it is one of ``options``."""
+    if value not in options:
+        raise TinyNNError(f"{name} expected one of {options}, got {value!r}")
+    return value
+
+
+def float_array(x, dtype, name: str = "x") -> np.ndarray:
+    """Return ``x`` as an array of ``dtype``, refusing complex, object, string and bool data.
+
+    Integers (e.g. uint8 images) and other floats are cast explicitly to ``dtype``; an array
+    already of ``dtype`` is returned as is (no copy). NaN and infinity are refused, naming the
+    first offending sample and feature.
+    """
+    arr = np.asarray(x)
+    kind = arr.dtype.kind
+    if kind not in "iuf":
+        raise DTypeError(
+            f"{name} expected real numbers (integer or float), got dtype {arr.dtype}"
+            + (": convert booleans with .astype('float32') if intended" if kind == "b" else "")
+        )
+    arr = arr.astype(dtype, copy=False)
+    if kind == "f":
+        check_finite(arr, name)
+    return arr
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    """Raise NonFiniteError naming the first NaN/inf as (sample, feature index)."""
+    if np.isfinite(arr).all():
+        return
+    bad = np.argwhere(~np.isfinite(arr))[0]
+    feature = tuple(int(i) for i in bad[1:])
+    raise NonFiniteError(
+        f"{name} must be finite: sample {int(bad[0])}, feature index {feature} is "
+        f"{arr[tuple(bad)]!r}"
+    )
+
+
+def same_length(x: np.ndarray, y: np.ndarray, xname: str = "x", yname: str = "y") -> None:
+    """Raise ShapeError unless x and y have the same number of samples."""
+    if len(x) != len(y):
+        raise ShapeError(
+            f"{xname} and {yname} must have the same number of samples, got {len(x)} and {len(y)}"
+        )
+
+
+def batch_size(value, default: int = 32) -> int:
+    """Return a valid batch size (``None`` means ``default``)."""
+    return default if value is None else positive_int(value, "batch_size")

@@ -38,10 +38,13 @@ def load_fashion_mnist(limit: int | None = None):
     return (x_train * scale, y_train), (x_test * scale, y_test)
 
 
-def report_test_results(model: tn.Sequential, x_test, y_test, out: Path, tag: str) -> float:
+def report_test_results(model: tn.Sequential, x_test, y_test, out: Path, tag: str,
+                        targets=None) -> float:
     """Print test loss/accuracy, the confusion matrix and the classification report; save the
-    heatmap as ``out/<tag>_confusion_matrix.png``. Returns the test accuracy."""
-    loss, accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
+    heatmap as ``out/<tag>_confusion_matrix.png``. ``targets`` are what the loss expects when
+    not the labels ``y_test`` (e.g. one-hot rows for MSE). Returns the test accuracy."""
+    targets = y_test if targets is None else targets
+    loss, accuracy = model.evaluate(x_test, targets, batch_size=1000, verbose=0)
     print(f"test loss {loss:.4f} - test accuracy {accuracy:.4f}")
     predicted = model.predict(x_test, batch_size=1000, verbose=0).argmax(axis=1)
     cm = confusion_matrix(y_test, predicted, num_classes=10)

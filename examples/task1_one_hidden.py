@@ -27,16 +27,22 @@ def build_model(output_activation: str, seed: int) -> tn.Sequential:
     ], seed=seed)
 
 
-def train(args, lr: float, x_train, y_train, verbose):
+def targets_for(args, labels):
+    """Labels for cross-entropy; one-hot rows for the MSE loss (report A's L2 derivation)."""
+    return np.eye(10, dtype=np.float32)[labels] if args.loss == "mse" else labels
+
+
+def train(args, lr: float, x_train, y_train, verbose, show_summary: bool = False):
     """Train one model with learning rate ``lr``; returns (model, history, diverged)."""
     model = build_model(args.output_activation, args.seed)
     loss = "mse" if args.loss == "mse" else "sparse_categorical_crossentropy"
     model.compile(optimizer=tn.optimizers.SGD(learning_rate=lr), loss=loss,
                   metrics=["accuracy"])
-    targets = np.eye(10, dtype=np.float32)[y_train] if args.loss == "mse" else y_train
+    if show_summary:
+        model.summary()
     batch_size = len(x_train) if args.full_batch else args.batch_size
     try:
-        history = model.fit(x_train, targets, batch_size=batch_size, epochs=args.epochs,
+        history = model.fit(x_train, targets_for(args, y_train), batch_size=batch_size, epochs=args.epochs,
                             validation_split=args.validation_split, verbose=verbose)
     except NonFiniteLossError as error:
         print(f"lr={lr}: {error}")
@@ -61,13 +67,14 @@ def main() -> None:
 
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.limit)
     with Stopwatch() as clock:
-        model, history, diverged = train(args, args.lr, x_train, y_train, verbose)
-    model.summary()
+        model, history, diverged = train(args, args.lr, x_train, y_train, verbose,
+                                         show_summary=True)
     print(f"trained {len(history.epoch)} epochs in {clock.seconds:.1f} s")
     if diverged:
         raise SystemExit(1)
     print(f"saved {plot_history(history, args.out / 'task1_curves.png', title='Task 1')}")
-    report_test_results(model, x_test, y_test, args.out, "task1")
+    report_test_results(model, x_test, y_test, args.out, "task1",
+                        targets=targets_for(args, y_test))
 
     rates = [float(r) for r in args.lr_sweep.split(",") if r.strip()]
     if rates:

@@ -108,6 +108,7 @@ class SparseCategoricalCrossentropy(_CrossentropyBase):
                 + (": for one-hot targets use categorical_crossentropy"
                    if y.ndim == 2 and y.shape[1] == num_classes else "")
             )
+        check_target_count(y, output_shape, self.name)
         return check_class_labels(y, num_classes, self.name)
 
     def one_hot(self, y, num_classes, dtype):
@@ -140,6 +141,7 @@ class CategoricalCrossentropy(_CrossentropyBase):
                 + (": for integer labels use sparse_categorical_crossentropy"
                    if y.ndim == 1 else "")
             )
+        check_target_count(y, output_shape, self.name)
         if y.dtype.kind not in "iuf":
             raise LabelError(f"{self.name} expected numeric one-hot targets, got dtype {y.dtype}")
         valid = np.isfinite(y).all(axis=1) & (y >= 0).all(axis=1) & (y <= 1).all(axis=1)
@@ -171,6 +173,7 @@ class MeanSquaredError(Loss):
                 f"{', '.join(map(str, output_shape[1:]))}) like the model's output, got "
                 f"{y.shape}: targets must match exactly (no broadcasting)"
             )
+        check_target_count(y, output_shape, self.name)
         if y.dtype.kind not in "iuf":
             raise LabelError(f"{self.name} expected numeric targets, got dtype {y.dtype}")
         if not np.isfinite(y).all():
@@ -186,6 +189,13 @@ class MeanSquaredError(Loss):
         return (2.0 / y_pred.size) * (y_pred - y.astype(y_pred.dtype, copy=False))
 
 
+def check_target_count(y: np.ndarray, output_shape: tuple, who: str) -> None:
+    """Raise ShapeError unless there is one target per prediction (no silent broadcasting)."""
+    if len(y) != output_shape[0]:
+        raise ShapeError(f"{who} expected targets for {output_shape[0]} samples like the "
+                         f"predictions, got {len(y)}")
+
+
 def check_class_labels(y: np.ndarray, num_classes: int, who: str) -> np.ndarray:
     """Return labels (N,) as intp after checking they are integral and in [0, num_classes)."""
     if y.dtype.kind not in "iuf":
@@ -194,13 +204,13 @@ def check_class_labels(y: np.ndarray, num_classes: int, who: str) -> np.ndarray:
         bad = ~np.isfinite(y) | (y != np.round(y))
         if bad.any():
             i = int(np.argmax(bad))
-            raise LabelError(f"{who} expected integral labels, label {i} is {y[i]!r}")
+            raise LabelError(f"{who} expected integral labels, label {i} is {y[i].item()!r}")
     out_of_range = (y < 0) | (y >= num_classes)
     if out_of_range.any():
         i = int(np.argmax(out_of_range))
         raise LabelError(
             f"{who} expected labels in [0, {num_classes - 1}] for {num_classes} outputs, "
-            f"label {i} is {y[i]!r}"
+            f"label {i} is {y[i].item()!r}"
         )
     return y.astype(np.intp, copy=False)
 

@@ -187,7 +187,8 @@ class Sequential:
         ``model.gradients``. Returns the batch-mean loss and the output (logits if fused)."""
         fused = self._fused_softmax
         out = self._forward(x, training=True, logits=fused)
-        per_sample, dout = self._loss_and_gradient(y, out, fused)
+        with np.errstate(over="ignore", invalid="ignore"):  # a non-finite loss is raised by fit
+            per_sample, dout = self._loss_and_gradient(y, out, fused)
         loss = float(np.mean(per_sample))
         if math.isfinite(loss):
             self._backward(dout, fused)

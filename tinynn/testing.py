@@ -57,12 +57,14 @@ def check_gradient(objective, value: np.ndarray, analytic: np.ndarray, name: str
     if value.dtype != np.float64:
         raise TypeError(f"gradient checks need float64 tensors, {name} is {value.dtype}")
 
-    def directional(direction):
-        value += eps * direction
+    original = value.copy()
+
+    def directional(direction):  # writes value[...]: the caller's array, restored exactly
+        value[...] = original + eps * direction
         plus = objective()
-        value -= 2 * eps * direction
+        value[...] = original - eps * direction
         minus = objective()
-        value += eps * direction
+        value[...] = original
         return (plus - minus) / (2 * eps)
 
     if value.size <= full_limit:
@@ -108,11 +110,10 @@ def check_layer_gradients(layer, x: np.ndarray, *, rng: np.random.Generator | No
         return out
 
     rewind()
-    check_gradient(objective, x, dx, f"{layer.name or type(layer).__name__} input", rng,
-                   **tolerances)
+    name = layer.name or type(layer).__name__
+    check_gradient(objective, x, dx, f"{name} input", rng, **tolerances)
     for key, grad in analytic.items():
-        check_gradient(objective, layer.params[key], grad, f"{layer.name}/{key}", rng,
-                       **tolerances)
+        check_gradient(objective, layer.params[key], grad, f"{name}/{key}", rng, **tolerances)
 
 
 def check_model_gradients(model, x: np.ndarray, y, *, rng: np.random.Generator | None = None,

@@ -75,7 +75,7 @@ def check_finite(arr: np.ndarray, name: str) -> None:
     feature = tuple(int(i) for i in bad[1:])
     raise NonFiniteError(
         f"{name} must be finite: sample {int(bad[0])}, feature index {feature} is "
-        f"{arr[tuple(bad)]!r}"
+        f"{arr[tuple(bad)].item()!r}"
     )
 
 

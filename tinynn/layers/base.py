@@ -78,6 +78,8 @@ class Layer:
 
     def check_input(self, x: np.ndarray, hint: str = "") -> None:
         """Raise ShapeError unless ``x`` is ``(N, *input_shape)``."""
+        if self.input_shape is None:
+            raise RuntimeError(f"{self.describe()} was called before build(input_shape, rng)")
         if x.shape[1:] != self.input_shape:
             expected = "(" + ", ".join(["N", *map(str, self.input_shape)]) + ")"
             raise ShapeError(

@@ -120,8 +120,8 @@ class Dense(ActivationMixin, Layer):
             )
 
     def linear_forward(self, x, training=False):
-        kernel = self.params["kernel"]
         self.check_input(x, hint="add Flatten() first" if x.ndim > 2 else "")
+        kernel = self.params["kernel"]
         if x.dtype != kernel.dtype:
             raise DTypeError(f"{self.describe()} expected {kernel.dtype} input, got {x.dtype}")
         z = x @ kernel  # (N, in) @ (in, units) -> (N, units)

@@ -42,8 +42,9 @@ def train(args, lr: float, x_train, y_train, verbose, show_summary: bool = False
         model.summary()
     batch_size = len(x_train) if args.full_batch else args.batch_size
     try:
-        history = model.fit(x_train, targets_for(args, y_train), batch_size=batch_size, epochs=args.epochs,
-                            validation_split=args.validation_split, verbose=verbose)
+        history = model.fit(x_train, targets_for(args, y_train), batch_size=batch_size,
+                            epochs=args.epochs, validation_split=args.validation_split,
+                            verbose=verbose)
     except NonFiniteLossError as error:
         print(f"lr={lr}: {error}")
         return model, error.history, True

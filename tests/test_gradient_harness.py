@@ -1,4 +1,4 @@
-"""The gradient-check harness itself: it passes correct layers and models and catches broken ones."""
+"""The gradient-check harness: it passes correct layers and models and catches broken ones."""
 
 import numpy as np
 import pytest
@@ -125,9 +125,9 @@ def test_check_gradient_refuses_float32(rng):
 # --- whole models -----------------------------------------------------------------------------
 
 
-def make_model(last, hidden=Dense, seed=0):
+def make_model(*last, hidden=Dense, seed=0):
     return Sequential([Input((2, 3)), Flatten(), hidden(5, activation="relu"),
-                       Dense(4, activation="tanh"), last], seed=seed)
+                       Dense(4, activation="tanh"), *last], seed=seed)
 
 
 def data(rng, n=6):
@@ -140,15 +140,16 @@ def assert_relu_away_from_kink(model, x):
 
 
 @pytest.mark.parametrize("last, loss, targets, fused", [
-    (Dense(3, activation="softmax"), "sparse_categorical_crossentropy", "labels", True),
-    (Dense(3, activation="softmax"), "categorical_crossentropy", "one_hot", True),
-    (Activation("softmax"), "categorical_crossentropy", "one_hot", True),
-    (Dense(3, activation="sigmoid"), "categorical_crossentropy", "one_hot", False),
-    (Dense(3), CategoricalCrossentropy(from_logits=True), "one_hot", False),
-    (Dense(3, activation="sigmoid"), "mse", "one_hot", False),
-])
+    (lambda: [Dense(3, activation="softmax")], "sparse_categorical_crossentropy", "labels", True),
+    (lambda: [Dense(3, activation="softmax")], "categorical_crossentropy", "one_hot", True),
+    (lambda: [Dense(3), Activation("softmax")], "categorical_crossentropy", "one_hot", True),
+    (lambda: [Dense(3, activation="sigmoid")], "categorical_crossentropy", "one_hot", False),
+    (lambda: [Dense(3)], CategoricalCrossentropy(from_logits=True), "one_hot", False),
+    (lambda: [Dense(3, activation="sigmoid")], "mse", "one_hot", False),
+], ids=["sparse-fused", "categorical-fused", "activation-layer-fused", "ce-on-sigmoid",
+        "ce-from-logits", "mse-on-sigmoid"])
 def test_model_gradients(last, loss, targets, fused, float64, rng):
-    model = make_model(last)
+    model = make_model(*last())
     model.compile("sgd", loss)
     x, labels = data(rng)
     y = labels if targets == "labels" else np.eye(3)[labels]
@@ -156,6 +157,9 @@ def test_model_gradients(last, loss, targets, fused, float64, rng):
     assert model._fused_softmax is fused
     assert_relu_away_from_kink(model, x)
     check_model_gradients(model, x, y, rng=rng)
+    # ... and the loss it differentiates is the model's loss on its predictions.
+    loss, _ = model.compute_loss_and_gradients(*model._prepare(x, y))
+    assert loss == pytest.approx(model.loss(y, model.predict(x, verbose=0)), rel=1e-12)
 
 
 @pytest.mark.parametrize("broken", [BiasMean, KernelHalved, UnitsReversed])

@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-from helpers import check_layer
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -12,6 +11,8 @@ from tinynn import activations
 from tinynn.errors import DTypeError, ShapeError, TinyNNError
 from tinynn.layers import Activation, Dense, Flatten, Input
 from tinynn.testing import floatx
+
+from .helpers import check_layer
 
 ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh", "softmax"]
 seeds = st.integers(0, 2**32 - 1)

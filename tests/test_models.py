@@ -8,12 +8,19 @@ import numpy as np
 import pytest
 
 import tinynn as tn
-from tinynn.errors import (DTypeError, LabelError, NonFiniteError, NonFiniteLossError,
-                           NotCompiledError, ShapeError, TinyNNError)
+from tinynn.errors import (
+    DTypeError,
+    LabelError,
+    NonFiniteError,
+    NonFiniteLossError,
+    NotCompiledError,
+    ShapeError,
+    TinyNNError,
+)
 
 
-def small_model(seed=0, hidden=8, inputs=(4,), output="softmax", loss="sparse_categorical_crossentropy",
-                optimizer=None):
+def small_model(seed=0, hidden=8, inputs=(4,), output="softmax",
+                loss="sparse_categorical_crossentropy", optimizer=None):
     model = tn.Sequential([tn.layers.Input(inputs), tn.layers.Flatten(),
                            tn.layers.Dense(hidden, activation="tanh"),
                            tn.layers.Dense(3, activation=output)], seed=seed)

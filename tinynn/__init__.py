@@ -8,8 +8,19 @@
                   metrics=["accuracy"])
 """
 
-from . import activations, callbacks, config, datasets, errors, initializers, layers, losses
-from . import metrics, models, optimizers
+from . import (
+    activations,
+    callbacks,
+    config,
+    datasets,
+    errors,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+)
 from .config import set_random_seed
 from .models import Sequential
 

@@ -7,6 +7,14 @@ the model being trained; set ``self.model.stop_training = True`` to stop after t
 
 from __future__ import annotations
 
+import csv
+import inspect
+import math
+from pathlib import Path
+
+from .errors import TinyNNError
+from .validation import choice, non_negative_int, real_in_range
+
 
 class Callback:
     """Base class: every hook does nothing."""
@@ -72,3 +80,158 @@ class CallbackList:
             for callback in self.callbacks:
                 getattr(callback, hook)(*args)
         return call_all
+
+
+def _check_monitor(callback_name: str, monitor: str, params: dict) -> None:
+    """Refuse a monitor that fit will never log (checked before the first epoch)."""
+    available = params.get("metrics")
+    if available is not None and monitor not in available:
+        raise TinyNNError(f"{callback_name} monitor={monitor!r} is not logged by this fit: "
+                          f"expected one of {available}")
+
+
+def _resolve_mode(callback_name: str, mode: str, monitor: str) -> str:
+    """``"auto"`` -> ``"max"`` for accuracy-like monitors, else ``"min"`` (Keras's rule)."""
+    choice(mode, f"{callback_name} mode", ("auto", "min", "max"))
+    if mode != "auto":
+        return mode
+    return "max" if monitor.endswith(("acc", "accuracy", "auc")) else "min"
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best_weights=True`` the weights of the best epoch are restored when training
+    stops early (Keras 3 behaviour). ``best``, ``best_epoch``, ``stopped_epoch`` are readable.
+    """
+
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
+                 verbose: int = 0, mode: str = "auto", baseline: float | None = None,
+                 restore_best_weights: bool = False, start_from_epoch: int = 0):
+        super().__init__()
+        self.monitor = monitor
+        self.min_delta = abs(real_in_range(min_delta, "EarlyStopping min_delta", -math.inf,
+                                           math.inf))
+        self.patience = non_negative_int(patience, "EarlyStopping patience")
+        self.start_from_epoch = non_negative_int(start_from_epoch,
+                                                 "EarlyStopping start_from_epoch")
+        self.mode = _resolve_mode("EarlyStopping", mode, monitor)
+        self.verbose = verbose
+        self.baseline = baseline
+        self.restore_best_weights = bool(restore_best_weights)
+
+    def _improves(self, value: float, reference: float) -> bool:
+        if self.mode == "max":
+            return value - self.min_delta > reference
+        return value + self.min_delta < reference
+
+    def on_train_begin(self, logs=None):
+        _check_monitor("EarlyStopping", self.monitor, self.params)
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = -math.inf if self.mode == "max" else math.inf
+        self.best_weights = None
+        self.best_epoch = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is None or epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
+        self.wait += 1
+        if self._improves(current, self.best):
+            self.best, self.best_epoch = current, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improves(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            if self.restore_best_weights and self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+                if self.verbose:
+                    print(f"Restoring model weights from the end of the best epoch: "
+                          f"{self.best_epoch + 1}.")
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+
+
+class CSVLogger(Callback):
+    """Write one CSV row per epoch: ``epoch`` then the logs' keys in sorted order, as Keras.
+
+    The file is flushed after every row, so it is complete up to the last finished epoch.
+    """
+
+    def __init__(self, filename, separator: str = ",", append: bool = False):
+        super().__init__()
+        self.filename = Path(filename)
+        self.separator = separator
+        self.append = bool(append)
+        self._file = None
+        self._writer = None
+        self._keys = None
+
+    def on_train_begin(self, logs=None):
+        has_rows = self.append and self.filename.exists() and self.filename.stat().st_size > 0
+        self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
+        self._keys = None if not has_rows else []
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self._writer is None:
+            keys = sorted(logs)
+            self._writer = csv.DictWriter(self._file, fieldnames=["epoch", *keys],
+                                          delimiter=self.separator)
+            if self._keys is None:
+                self._writer.writeheader()
+            self._keys = keys
+        self._writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self._keys}})
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __del__(self):
+        if getattr(self, "_file", None) is not None:
+            self._file.close()
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's learning rate at each epoch start to ``schedule(epoch, lr)``
+    (or ``schedule(epoch)``); the rate used is logged as ``learning_rate``."""
+
+    def __init__(self, schedule, verbose: int = 0):
+        super().__init__()
+        if not callable(schedule):
+            raise TinyNNError(f"LearningRateScheduler expected a callable schedule, got "
+                              f"{schedule!r}")
+        self.schedule = schedule
+        self.verbose = verbose
+        try:
+            inspect.signature(schedule).bind(0, 0.1)
+            self._takes_lr = True
+        except TypeError:
+            self._takes_lr = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        if self._takes_lr:
+            lr = self.schedule(epoch, optimizer.learning_rate)
+        else:  # a schedule of the epoch only, as Keras allows
+            lr = self.schedule(epoch)
+        optimizer.learning_rate = lr  # validated by the optimizer: finite and > 0
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+

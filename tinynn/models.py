@@ -26,7 +26,7 @@ from .metrics import count_correct
 from .progress import ProgressBar, resolve_verbose
 from .summary import summary_lines
 from .validation import batch_size as check_batch_size
-from .validation import float_array, real_in_range, same_length
+from .validation import float_array, non_negative_int, real_in_range, same_length
 
 _ALIGN = 16  # parameter offsets are multiples of 16 elements (64 bytes in float32)
 _METRIC_NAMES = ("accuracy", "acc")
@@ -233,8 +233,8 @@ class Sequential:
         """
         self._require_compiled("fit")
         batch_size = check_batch_size(batch_size)
-        epochs = _non_negative_int(epochs, "epochs")
-        initial_epoch = _non_negative_int(initial_epoch, "initial_epoch")
+        epochs = non_negative_int(epochs, "epochs")
+        initial_epoch = non_negative_int(initial_epoch, "initial_epoch")
         real_in_range(validation_split, "validation_split", 0, 1, high_open=True)
         verbose = resolve_verbose(verbose)
         x, y = self._prepare(x, y)
@@ -244,8 +244,11 @@ class Sequential:
         x_train, y_train, validation = self._split_validation(x, y, validation_split,
                                                               validation_data)
         history = History()
-        callback_list = CallbackList([history, *(callbacks or [])], self, {
-            "epochs": epochs, "steps": -(-len(x_train) // batch_size), "verbose": verbose})
+        logged = ["loss", *self.metrics]
+        logged += [f"val_{k}" for k in logged] if validation is not None else []
+        callback_list = CallbackList([*(callbacks or []), history], self, {
+            "epochs": epochs, "steps": -(-len(x_train) // batch_size), "verbose": verbose,
+            "metrics": logged})
         self.history, self.stop_training = history, False
         callback_list.on_train_begin({})
         with InterruptGuard() as guard:
@@ -423,8 +426,3 @@ class Sequential:
         for line in summary_lines(self):
             print_fn(line)
 
-
-def _non_negative_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise TinyNNError(f"{name} expected a non-negative integer, got {value!r}")
-    return int(value)

@@ -19,6 +19,13 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
+def non_negative_int(value, name: str) -> int:
+    """Return ``value`` as int if it is an integer >= 0 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise TinyNNError(f"{name} expected a non-negative integer, got {value!r}")
+    return int(value)
+
+
 def int_tuple(value, length: int, name: str) -> tuple:
     """Return an int or a sequence of ints as a tuple of ``length`` positive ints."""
     items = (value,) * length if isinstance(value, Integral) else tuple(value)

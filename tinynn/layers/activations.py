@@ -1,8 +1,8 @@
 """The ``Activation`` layer: an element-wise activation as its own layer."""
 
 from .. import activations
-from .core import ActivationMixin
 from .base import Layer
+from .core import ActivationMixin
 
 
 class Activation(ActivationMixin, Layer):

@@ -3,8 +3,8 @@
 A layer is built once for a fixed input shape (batch axis excluded), owns named parameters and
 gradients of the same shapes, and maps ``forward``/``backward`` over a batch. When a layer is part
 of a ``Sequential`` model, ``params[k]`` and ``grads[k]`` are views into the model's contiguous
-parameter and gradient buffers: ``backward`` writes gradients *into* ``grads[k]`` (overwriting, never
-accumulating, never rebinding), and optimizers update ``params`` in place.
+parameter and gradient buffers: ``backward`` writes gradients *into* ``grads[k]`` (overwriting,
+never accumulating, never rebinding), and optimizers update ``params`` in place.
 """
 
 import re

@@ -16,6 +16,20 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture
+def real_data_dir():
+    """The directory of the real Fashion-MNIST files; skip if absent, but fail instead when
+    TINYNN_REQUIRE_DATA=1 (as CI sets it)."""
+    from tinynn.datasets import fashion_mnist
+    from tinynn.errors import DatasetNotFoundError
+    try:
+        return fashion_mnist.find_data_dir()
+    except DatasetNotFoundError as exc:
+        if os.environ.get("TINYNN_REQUIRE_DATA") == "1":
+            pytest.fail(f"TINYNN_REQUIRE_DATA=1 but Fashion-MNIST is missing:\n{exc}")
+        pytest.skip("Fashion-MNIST files not found (TINYNN_REQUIRE_DATA=1 makes this fail)")
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(1234)
 

@@ -90,17 +90,6 @@ def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     }
 
 
-@pytest.fixture
-def real_data_dir() -> Path:
-    """The directory of the real files; skip if absent, fail instead if TINYNN_REQUIRE_DATA=1."""
-    try:
-        return fm.find_data_dir()
-    except DatasetNotFoundError as exc:
-        if os.environ.get("TINYNN_REQUIRE_DATA") == "1":
-            pytest.fail(f"TINYNN_REQUIRE_DATA=1 but Fashion-MNIST is missing:\n{exc}")
-        pytest.skip("Fashion-MNIST files not found (TINYNN_REQUIRE_DATA=1 makes this fail)")
-
-
 # --- lookup --------------------------------------------------------------------------------
 
 

@@ -1,0 +1,38 @@
+"""The report examples run end to end on a small subset of the real data."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_example(script: str, *args: str, tmp_path: Path) -> str:
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / script), "--out",
+                             str(tmp_path), "--verbose", "2", *args],
+                            capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_task1_example_trains_and_writes_its_plots(real_data_dir, tmp_path):
+    out = run_example("task1_one_hidden.py", "--limit", "2000", "--epochs", "3",
+                      "--lr-sweep", "0.1,5", tmp_path=tmp_path)
+    assert "Total params: 79,510" in out and "Epoch 3/3" in out
+    accuracy = float(out.split("test accuracy ")[1].split()[0])
+    assert 0.5 < accuracy <= 1.0
+    assert "weighted avg" in out and "Ankle boot" in out
+    for name in ("task1_curves.png", "task1_lr_sweep.png", "task1_confusion_matrix.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("flags", [["--full-batch", "--lr", "0.5"],
+                                   ["--output-activation", "sigmoid", "--loss", "mse"]])
+def test_task1_example_report_variants_run(real_data_dir, tmp_path, flags):
+    out = run_example("task1_one_hidden.py", "--limit", "500", "--epochs", "2",
+                      "--lr-sweep", "", *flags, tmp_path=tmp_path)
+    assert "test accuracy" in out

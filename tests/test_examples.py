@@ -36,3 +36,15 @@ def test_task1_example_report_variants_run(real_data_dir, tmp_path, flags):
     out = run_example("task1_one_hidden.py", "--limit", "500", "--epochs", "2",
                       "--lr-sweep", "", *flags, tmp_path=tmp_path)
     assert "test accuracy" in out
+
+
+def test_task2_example_trains_every_depth_and_writes_table_and_plots(real_data_dir, tmp_path):
+    out = run_example("task2_mlp.py", "--limit", "1000", "--epochs", "1", "--seeds", "2",
+                      "--lr-sweep", "0.001,0.01", tmp_path=tmp_path)
+    for total in ("101,770", "151,306", "250,378"):
+        assert f"Total params: {total}" in out and f"| {total} |" in out
+    table = (tmp_path / "task2_results.md").read_text()
+    assert table.count("\n") == 5 and table.startswith("| depth | params |")
+    for name in ("task2_depths.png", "task2_lr_sweep.png", "task2_depth3_confusion_matrix.png",
+                 "task2_depth12_confusion_matrix.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -109,6 +109,8 @@ class Sequential:
         self.output_shape = self._output_shape_for(shape)
         for layer in self.layers:
             layer.build(shape, self.rngs["init"])
+            if layer.uses_training_rng:
+                layer.rng = self.rngs["dropout"]
             shape = layer.compute_output_shape(shape)
         self.input_shape = tuple(input_shape)[1:] if input_shape is not None else self.input_shape
         self._pack_parameters()

@@ -30,6 +30,10 @@ class Layer:
     (batch excluded, set by ``build``), ``built``, ``name``.
     """
 
+    #: Layers that draw random numbers in training (Dropout) set this; the model then assigns its
+    #: dropout Generator to ``layer.rng`` after ``build``.
+    uses_training_rng = False
+
     def __init__(self, name: str | None = None, input_shape: tuple | None = None):
         self.name = name
         self.params: dict[str, np.ndarray] = {}

@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-MAIN   := examples/task1_one_hidden.py
+MAIN   := examples/task3_cnn.py
 
 .PHONY: run test data lint clean
 

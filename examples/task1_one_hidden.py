@@ -76,6 +76,8 @@ def main() -> None:
     print(f"saved {plot_history(history, args.out / 'task1_curves.png', title='Task 1')}")
     report_test_results(model, x_test, y_test, args.out, "task1",
                         targets=targets_for(args, y_test))
+    model.save(args.out / "task1_model.npz")
+    print(f"saved {args.out / 'task1_model.npz'}")
 
     rates = [float(r) for r in args.lr_sweep.split(",") if r.strip()]
     if rates:

@@ -94,6 +94,7 @@ def main() -> None:
                 curves[f"{depth} layers"] = history
                 accuracies.append(report_test_results(model, x_test, y_test, args.out,
                                                       f"task2_depth{depth}"))
+                model.save(args.out / f"task2_depth{depth}_model.npz")
             else:
                 loss, accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
                 print(f"test loss {loss:.4f} - test accuracy {accuracy:.4f}")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import tinynn as tn
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,6 +30,8 @@ def test_task1_example_trains_and_writes_its_plots(real_data_dir, tmp_path):
     assert "weighted avg" in out and "Ankle boot" in out
     for name in ("task1_curves.png", "task1_lr_sweep.png", "task1_confusion_matrix.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    model = tn.models.load_model(tmp_path / "task1_model.npz")
+    assert model.count_params() == 79_510
 
 
 @pytest.mark.parametrize("flags", [["--full-batch", "--lr", "0.5"],
@@ -43,6 +47,7 @@ def test_task2_example_trains_every_depth_and_writes_table_and_plots(real_data_d
                       "--lr-sweep", "0.001,0.01", tmp_path=tmp_path)
     for total in ("101,770", "151,306", "250,378"):
         assert f"Total params: {total}" in out and f"| {total} |" in out
+    assert tn.models.load_model(tmp_path / "task2_depth12_model.npz").count_params() == 250_378
     table = (tmp_path / "task2_results.md").read_text()
     assert table.count("\n") == 5 and table.startswith("| depth | params |")
     for name in ("task2_depths.png", "task2_lr_sweep.png", "task2_depth3_confusion_matrix.png",

@@ -20,6 +20,7 @@ from . import (
     metrics,
     models,
     optimizers,
+    saving,
 )
 from .config import set_random_seed
 from .models import Sequential
@@ -28,5 +29,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Sequential", "activations", "callbacks", "config", "datasets", "errors", "initializers",
-    "layers", "losses", "metrics", "models", "optimizers", "set_random_seed",
+    "layers", "losses", "metrics", "models", "optimizers", "saving", "set_random_seed",
 ]

@@ -1,4 +1,5 @@
-"""Callbacks: hooks into ``fit`` with Keras's method names, and ``History``.
+"""Callbacks: hooks into ``fit`` with Keras's method names, ``History``, ``EarlyStopping``,
+``ModelCheckpoint``, ``CSVLogger`` and ``LearningRateScheduler``.
 
 Subclass ``Callback`` and override any of ``on_train_begin/end(logs)``,
 ``on_epoch_begin/end(epoch, logs)``, ``on_train_batch_begin/end(batch, logs)``. ``self.model`` is
@@ -10,10 +11,14 @@ from __future__ import annotations
 import csv
 import inspect
 import math
+import os
+import warnings
+from numbers import Integral
 from pathlib import Path
 
 from .errors import TinyNNError
-from .validation import choice, non_negative_int, real_in_range
+from .saving.paths import save_path
+from .validation import choice, non_negative_int, positive_int, real_in_range
 
 
 class Callback:
@@ -159,6 +164,102 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or its weights) during fit, as Keras 3's ``ModelCheckpoint``.
+
+    ``filepath`` is formatted with ``epoch`` (1-based), ``batch`` (1-based, for an integer
+    ``save_freq``) and the logs, e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``; it must end in
+    ``.npz`` (``model.save``) or, with ``save_weights_only``, ``.weights.npz``. Every write is
+    atomic: after Ctrl-C or a crash, the last checkpoint on disk is complete and loads.
+    ``save_best_only`` saves only when ``monitor`` improves strictly on ``best`` (which starts
+    at ``initial_value_threshold``, else +-inf); ``mode`` as EarlyStopping's. ``save_freq`` is
+    ``"epoch"`` or a number of batches.
+    """
+
+    def __init__(self, filepath, monitor: str = "val_loss", verbose: int = 0,
+                 save_best_only: bool = False, save_weights_only: bool = False,
+                 mode: str = "auto", save_freq="epoch",
+                 initial_value_threshold: float | None = None):
+        super().__init__()
+        self.save_weights_only = bool(save_weights_only)
+        save_path(filepath, self.save_weights_only, "ModelCheckpoint")
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.verbose = verbose
+        self.save_best_only = bool(save_best_only)
+        self.mode = _resolve_mode("ModelCheckpoint", mode, monitor)
+        if save_freq != "epoch" and not isinstance(save_freq, Integral):
+            raise TinyNNError(f"ModelCheckpoint save_freq expected 'epoch' or a number of "
+                              f"batches, got {save_freq!r}")
+        self.save_freq = save_freq if save_freq == "epoch" else positive_int(
+            save_freq, "ModelCheckpoint save_freq")
+        if initial_value_threshold is None:
+            self.best = -math.inf if self.mode == "max" else math.inf
+        else:
+            self.best = real_in_range(initial_value_threshold,
+                                      "ModelCheckpoint initial_value_threshold", -math.inf,
+                                      math.inf)
+        self._current_epoch = 0
+        self._batches_since_save = 0
+        self._last_batch = -1
+
+    def on_train_begin(self, logs=None):
+        if self.save_best_only:
+            _check_monitor("ModelCheckpoint", self.monitor, self.params)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        # Batches are numbered from 0 in each epoch: a smaller number starts a new epoch.
+        self._batches_since_save += batch + 1 if batch <= self._last_batch else (
+            batch - self._last_batch)
+        self._last_batch = batch
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._save(self._current_epoch, batch, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, None, logs or {})
+
+    def _save(self, epoch: int, batch: int | None, logs: dict) -> None:
+        path = self._format_path(epoch, batch, logs)
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(f"ModelCheckpoint can save the best model only when "
+                              f"{self.monitor} is logged; skipping", stacklevel=2)
+                return
+            if not (current > self.best if self.mode == "max" else current < self.best):
+                if self.verbose:
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from "
+                          f"{self.best:.5f}")
+                return
+            if self.verbose:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to "
+                      f"{current:.5f}, saving model to {path}")
+            self.best = current
+        elif self.verbose:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+
+    def _format_path(self, epoch: int, batch: int | None, logs: dict) -> str:
+        fields = {"epoch": epoch + 1, **({} if batch is None else {"batch": batch + 1}), **logs}
+        try:
+            return self.filepath.format(**fields)
+        except (KeyError, IndexError, ValueError) as error:
+            raise TinyNNError(f"ModelCheckpoint cannot format filepath {self.filepath!r} "
+                              f"({type(error).__name__}: {error}): the fields available are "
+                              f"{sorted(fields)}") from error
 
 
 class CSVLogger(Callback):

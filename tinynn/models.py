@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from . import config, losses, ops, optimizers
+from . import config, losses, ops, optimizers, saving
 from .activations import Softmax
 from .callbacks import CallbackList, History
 from .errors import NonFiniteLossError, NotCompiledError, ShapeError, TinyNNError
@@ -427,4 +427,24 @@ class Sequential:
         self._require_built("summary")
         for line in summary_lines(self):
             print_fn(line)
+
+    # -- saving (tinynn.saving) -----------------------------------------------------------------
+    def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
+        """Save architecture, weights, RNG state and (``include_optimizer``) optimizer state to
+        one ``.npz`` file, atomically; ``tinynn.models.load_model`` reads it back."""
+        saving.save_model(self, filepath, include_optimizer=include_optimizer,
+                          overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Save the weights alone to a ``.weights.npz`` file, atomically."""
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath) -> None:
+        """Load weights saved by ``save_weights`` or ``save``; all checked first, all or nothing."""
+        saving.load_weights(self, filepath)
+
+
+def load_model(filepath, compile: bool = True) -> Sequential:
+    """Rebuild a model saved by ``model.save`` (see ``tinynn.saving.load_model``)."""
+    return saving.load_model(filepath, compile=compile)
 

@@ -28,7 +28,10 @@ def non_negative_int(value, name: str) -> int:
 
 def int_tuple(value, length: int, name: str) -> tuple:
     """Return an int or a sequence of ints as a tuple of ``length`` positive ints."""
-    items = (value,) * length if isinstance(value, Integral) else tuple(value)
+    if isinstance(value, Integral):
+        items = (value,) * length
+    else:
+        items = tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(items) != length:
         raise TinyNNError(f"{name} expected an int or {length} ints, got {value!r}")
     return tuple(positive_int(v, name) for v in items)

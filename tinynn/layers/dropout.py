@@ -1,0 +1,52 @@
+"""Dropout: inverted dropout, active only in training."""
+
+import numpy as np
+
+from ..errors import TinyNNError
+from ..validation import real_in_range
+from .base import Layer
+
+
+class Dropout(Layer):
+    """Zero each input with probability ``rate`` and scale the rest by 1 / (1 - rate)
+    (Keras's inverted dropout), so inference is the identity.
+
+    Input shape: (N, ...). Output shape: the same. Active only when ``training=True``;
+    otherwise (and always for ``rate=0``) the input itself is returned. Masks are drawn from
+    ``self.rng``: the model's dropout Generator inside a ``Sequential``, a Generator seeded with
+    ``seed`` when the layer is built standalone.
+    """
+
+    uses_training_rng = True
+
+    def __init__(self, rate: float, seed: int | None = None, name: str | None = None):
+        super().__init__(name=name)
+        self.rate = real_in_range(rate, "Dropout rate", 0, 1, high_open=True)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                                 or seed < 0):
+            raise TinyNNError(f"Dropout seed expected a non-negative int or None, got {seed!r}")
+        self.seed = seed
+        self.rng: np.random.Generator | None = None
+
+    def build(self, input_shape, rng):
+        super().build(input_shape, rng)
+        self.rng = np.random.default_rng(self.seed)
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        if not training:
+            return x
+        mask = None
+        if self.rate > 0:
+            keep = self.rng.random(x.shape, dtype=x.dtype) >= self.rate  # P(keep) = 1 - rate
+            mask = keep * x.dtype.type(1 / (1 - self.rate))  # 0 or 1 / (1 - rate), x's dtype
+            x = x * mask
+        self._cache["mask"] = mask
+        return x
+
+    def backward(self, dy):
+        (mask,) = self.pop_cache("mask")
+        return dy if mask is None else dy * mask
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}

@@ -28,6 +28,19 @@ def base_parser(description: str, *, epochs: int, batch_size: int, out: str):
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse the flags; ``verbose`` becomes "auto" when not given, ``--out`` is created."""
+    args = parser.parse_args()
+    args.verbose = "auto" if args.verbose is None else args.verbose
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def learning_rates(text: str) -> list[float]:
+    """``"0.05,0.5,5"`` -> ``[0.05, 0.5, 5.0]``; an empty string gives no rates."""
+    return [float(rate) for rate in text.split(",") if rate.strip()]
+
+
 def load_fashion_mnist(limit: int | None = None):
     """Fashion-MNIST scaled to [0, 1] float32: x (N, 28, 28), y (N,) uint8 labels."""
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()

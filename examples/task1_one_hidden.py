@@ -11,7 +11,14 @@ Writes the loss curves, a learning-rate overlay and the confusion-matrix heatmap
 from __future__ import annotations
 
 import numpy as np
-from common import Stopwatch, base_parser, load_fashion_mnist, report_test_results
+from common import (
+    Stopwatch,
+    base_parser,
+    learning_rates,
+    load_fashion_mnist,
+    parse_args,
+    report_test_results,
+)
 
 import tinynn as tn
 from tinynn.errors import NonFiniteLossError
@@ -62,13 +69,11 @@ def main() -> None:
     parser.add_argument("--lr-sweep", default="0.01,0.1,1",
                         help="comma-separated learning rates overlaid in lr_sweep.png "
                              "('' to skip; the reports' high/good alpha: 0.05,0.5,5)")
-    args = parser.parse_args()
-    verbose = "auto" if args.verbose is None else args.verbose
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = parse_args(parser)
 
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.limit)
     with Stopwatch() as clock:
-        model, history, diverged = train(args, args.lr, x_train, y_train, verbose,
+        model, history, diverged = train(args, args.lr, x_train, y_train, args.verbose,
                                          show_summary=True)
     print(f"trained {len(history.epoch)} epochs in {clock.seconds:.1f} s")
     if diverged:
@@ -79,7 +84,7 @@ def main() -> None:
     model.save(args.out / "task1_model.npz")
     print(f"saved {args.out / 'task1_model.npz'}")
 
-    rates = [float(r) for r in args.lr_sweep.split(",") if r.strip()]
+    rates = learning_rates(args.lr_sweep)
     if rates:
         sweep = {}
         for lr in rates:

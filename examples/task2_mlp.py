@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from common import base_parser, load_fashion_mnist, report_test_results
+from common import base_parser, learning_rates, load_fashion_mnist, parse_args, report_test_results
 
 import tinynn as tn
 from tinynn.plotting import plot_histories
@@ -74,9 +74,7 @@ def main() -> None:
     parser.add_argument("--lr-sweep", default="",
                         help="comma-separated Adam learning rates compared on the first depth, "
                              "e.g. 0.0001,0.001,0.01")
-    args = parser.parse_args()
-    verbose = "auto" if args.verbose is None else args.verbose
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = parse_args(parser)
     depths = sorted(HIDDEN_LAYERS) if args.depth == "all" else [int(args.depth)]
     data = load_fashion_mnist(args.limit)
     x_test, y_test = data[1]
@@ -87,7 +85,7 @@ def main() -> None:
         for run in range(args.seeds):
             seed = args.seed + run
             print(f"== {depth}-layer network, seed {seed}")
-            model, history, epoch_seconds = train(depth, seed, args.lr, args, data, verbose,
+            model, history, epoch_seconds = train(depth, seed, args.lr, args, data, args.verbose,
                                                   show_summary=run == 0)
             seconds += epoch_seconds
             if run == 0:
@@ -105,7 +103,7 @@ def main() -> None:
     path = plot_histories(curves, args.out / "task2_depths.png", ("loss", "accuracy"),
                           title="Task 2: depths (training solid, validation dashed)")
     print(f"saved {path}")
-    rates = [float(r) for r in args.lr_sweep.split(",") if r.strip()]
+    rates = learning_rates(args.lr_sweep)
     if rates:
         sweep = {f"lr={lr}": train(depths[0], args.seed, lr, args, data, verbose=0)[1]
                  for lr in rates}

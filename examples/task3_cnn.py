@@ -11,7 +11,7 @@ heatmap and the trained model under --out.
 
 from __future__ import annotations
 
-from common import Stopwatch, base_parser, load_fashion_mnist, report_test_results
+from common import Stopwatch, base_parser, load_fashion_mnist, parse_args, report_test_results
 
 import tinynn as tn
 from tinynn.plotting import plot_history
@@ -36,9 +36,7 @@ def main() -> None:
     parser = base_parser(__doc__.splitlines()[0], epochs=20, batch_size=32, out="out/task3")
     parser.add_argument("--dropout", type=float, default=0.4)
     parser.add_argument("--lr", type=float, default=0.001)
-    args = parser.parse_args()
-    verbose = "auto" if args.verbose is None else args.verbose
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = parse_args(parser)
 
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.limit)
     x_train, x_test = x_train[..., None], x_test[..., None]  # (N, 28, 28) -> (N, 28, 28, 1)
@@ -48,7 +46,7 @@ def main() -> None:
     model.summary()
     with Stopwatch() as clock:
         history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
-                            validation_split=0.1, verbose=verbose)
+                            validation_split=0.1, verbose=args.verbose)
     epochs = len(history.epoch)
     print(f"trained {epochs} epochs in {clock.seconds:.0f} s "
           f"({clock.seconds / max(epochs, 1):.1f} s per epoch with validation), seed {args.seed}")

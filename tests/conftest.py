@@ -15,6 +15,31 @@ settings.register_profile("dev", max_examples=200, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch):
+    """Point Fashion-MNIST downloads at a closed port on 127.0.0.1: tests never use the internet
+    (a test that downloads points MIRRORS at its own local server)."""
+    from tinynn.datasets import fashion_mnist
+    monkeypatch.setattr(fashion_mnist, "MIRRORS", ["http://127.0.0.1:9/"])
+
+
+@pytest.fixture
+def places(tmp_path, monkeypatch) -> dict:
+    """Point every place Fashion-MNIST is searched into tmp_path, all empty; TINYNN_DATA unset.
+
+    Returns the paths: "env" (for TINYNN_DATA), "cache" and "system" (the Debian directory).
+    """
+    from tinynn.datasets import fashion_mnist
+    monkeypatch.delenv("TINYNN_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", tmp_path / "system")
+    return {
+        "env": tmp_path / "env",
+        "cache": tmp_path / "xdg" / "tinynn" / "datasets" / "fashion-mnist",
+        "system": tmp_path / "system",
+    }
+
+
 @pytest.fixture
 def real_data_dir():
     """The directory of the real Fashion-MNIST files; skip if absent, but fail instead when

@@ -17,6 +17,9 @@ from tinynn.testing import check_layer_gradients, check_model_gradients, floatx
 from .helpers import check_layer
 
 seeds = st.integers(0, 2**32 - 1)
+pairs = st.tuples(st.integers(1, 3), st.integers(1, 3))
+extras = st.tuples(st.integers(0, 3), st.integers(0, 3))  # input size beyond the window
+paddings = st.sampled_from(["valid", "same"])
 
 GOLDEN_CNN = '''\
 Model: "sequential"
@@ -89,12 +92,10 @@ def distinct_values(shape, rng) -> np.ndarray:
 # --- the contract (hypothesis) ----------------------------------------------------------------
 
 
-@given(filters=st.integers(1, 3), kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),
-       strides=st.tuples(st.integers(1, 2), st.integers(1, 2)),
-       padding=st.sampled_from(["valid", "same"]), extra=st.tuples(st.integers(0, 3),
-                                                                   st.integers(0, 3)),
-       channels=st.integers(1, 2), activation=st.sampled_from(["linear", "tanh", "relu"]),
-       seed=seeds)
+@given(filters=st.integers(1, 3), kernel=pairs,
+       strides=st.tuples(st.integers(1, 2), st.integers(1, 2)), padding=paddings,
+       extra=extras, channels=st.integers(1, 2),
+       activation=st.sampled_from(["linear", "tanh", "relu"]), seed=seeds)
 def test_conv2d_contract(filters, kernel, strides, padding, extra, channels, activation, seed):
     rng = np.random.default_rng(seed)
     shape = (kernel[0] + extra[0], kernel[1] + extra[1], channels)
@@ -106,11 +107,7 @@ def test_conv2d_contract(filters, kernel, strides, padding, extra, channels, act
     check_layer(layer, shape, rng, x=x)
 
 
-@given(pool=st.tuples(st.integers(1, 3), st.integers(1, 3)),
-       strides=st.none() | st.tuples(st.integers(1, 3), st.integers(1, 3)),
-       padding=st.sampled_from(["valid", "same"]), extra=st.tuples(st.integers(0, 3),
-                                                                   st.integers(0, 3)),
-       seed=seeds)
+@given(pool=pairs, strides=st.none() | pairs, padding=paddings, extra=extras, seed=seeds)
 def test_maxpooling2d_contract(pool, strides, padding, extra, seed):
     rng = np.random.default_rng(seed)
     shape = (pool[0] + extra[0], pool[1] + extra[1], 2)
@@ -316,6 +313,48 @@ def test_dropout_in_a_model_draws_from_the_model_dropout_generator():
     assert model.layers[6].rng is model.rngs["dropout"]
 
 
+# --- the gradient check catches broken conv and pooling backwards -----------------------------
+
+
+class PaddingShifted(Conv2D):
+    """d(input) through col2im with all of the padding moved to the bottom/right."""
+
+    def linear_backward(self, dz):
+        kh, kw, sh, sw, pt, pb, pl, pr = correct = self.window
+        self.window = (kh, kw, sh, sw, 0, pt + pb, 0, pl + pr)
+        try:
+            return super().linear_backward(dz)
+        finally:
+            self.window = correct
+
+
+class KernelGradientFlipped(Conv2D):
+    """The kernel gradient of a true convolution (flipped), not of a cross-correlation."""
+
+    def linear_backward(self, dz):
+        dx = super().linear_backward(dz)
+        self.grads["kernel"][...] = self.grads["kernel"][::-1, ::-1].copy()
+        return dx
+
+
+class PoolingMisrouted(MaxPooling2D):
+    """Each window's gradient sent to the element after its maximum."""
+
+    def backward(self, dy):
+        self._cache["argmax"] = (self._cache["argmax"] + 1) % 4
+        return super().backward(dy)
+
+
+@pytest.mark.parametrize("layer, tensor", [(PaddingShifted(2, 3, padding="same"), "input"),
+                                           (KernelGradientFlipped(2, 3), "kernel"),
+                                           (PoolingMisrouted(2), "input")])
+def test_gradient_check_catches_broken_backward(layer, tensor, rng):
+    shape = (6, 6, 2)
+    built(layer, shape, rng)
+    with pytest.raises(AssertionError, match=f"gradient of .*{tensor}"):
+        check_layer_gradients(layer, distinct_values((2, *shape), rng), rng=rng)
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 
@@ -338,7 +377,7 @@ def test_dropout_in_a_model_draws_from_the_model_dropout_generator():
     (lambda: Dropout(float("nan")), r"Dropout rate expected a finite number"),
     (lambda: Dropout("0.5"), r"Dropout rate expected a finite number"),
     (lambda: Dropout(True), r"Dropout rate expected a finite number"),
-    (lambda: Dropout(0.5, seed=-1), r"Dropout seed expected a non-negative int or None"),
+    (lambda: Dropout(0.5, seed=-1), r"Dropout seed expected a non-negative integer, got -1"),
 ])
 def test_invalid_hyper_parameters_rejected_naming_the_argument(make, match):
     with pytest.raises(TinyNNError, match=match):
@@ -364,10 +403,10 @@ def test_conv2d_forward_names_layout_mistakes(rng):
 
 
 @pytest.mark.parametrize("layer, shape, match", [
-    (Conv2D(4, 5, name="c"), (3, 3, 1), r"'c': the 5x5 Conv2D window is larger than its input "
+    (Conv2D(4, 5, name="c"), (3, 3, 1), r"Conv2D 'c' window 5x5 is larger than its input "
                                         r"\(N, 3, 3, 1\) with padding='valid'"),
     (Conv2D(4, 5), (1, 28, 28), r"channels-first images \(C, H, W\)"),
-    (MaxPooling2D(3), (2, 2, 1), r"the 3x3 MaxPooling2D window is larger than its input"),
+    (MaxPooling2D(3), (2, 2, 1), r"MaxPooling2D None window 3x3 is larger than its input"),
 ])
 def test_window_larger_than_input_rejected_at_build(layer, shape, match, rng):
     with pytest.raises(ShapeError, match=match):
@@ -457,6 +496,11 @@ def test_reports_cnn_parameter_counts():
     assert [layer.count_params() for layer in model.layers] == [
         832, 0, 51_264, 0, 0, 3_212_288, 0, 10_250]
     assert model.count_params() == 3_274_634
+
+
+def test_reports_cnn_predicts_zero_samples_as_an_empty_batch():
+    out = reports_cnn().predict(np.zeros((0, 28, 28, 1), np.float32), verbose=0)
+    assert out.shape == (0, 10) and out.dtype == np.float32
 
 
 def test_conv_net_model_gradients_match_numerical():

@@ -77,19 +77,6 @@ def assert_loaded(result, arrays: dict[str, np.ndarray]) -> None:
         np.testing.assert_array_equal(loaded[key], array)
 
 
-@pytest.fixture
-def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    """Point every searched place into tmp_path, all empty; TINYNN_DATA unset."""
-    monkeypatch.delenv("TINYNN_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(fm, "SYSTEM_DIR", tmp_path / "system")
-    return {
-        "env": tmp_path / "env",
-        "cache": tmp_path / "xdg" / "tinynn" / "datasets" / "fashion-mnist",
-        "system": tmp_path / "system",
-    }
-
-
 # --- lookup --------------------------------------------------------------------------------
 
 
@@ -160,7 +147,7 @@ def test_not_found_message_lists_places_and_remedies(places, monkeypatch):
     file_path(places["env"], "train_images").unlink()
     monkeypatch.setenv("TINYNN_DATA", str(places["env"]))
     with pytest.raises(FileNotFoundError) as info:  # DatasetNotFoundError is one
-        fm.load_data()
+        fm.load_data(download=False)
     message = str(info.value)
     assert isinstance(info.value, DatasetNotFoundError)
     for place in places.values():
@@ -194,56 +181,65 @@ def test_check_command_as_module(tmp_path):
 
 # --- broken files --------------------------------------------------------------------------
 
-# name -> (file to break, function of the good IDX bytes returning the bytes written to the .gz)
+# name -> (file to break, function of the good IDX bytes returning the bytes written to the .gz,
+#          the reason the message must give)
 BROKEN_BYTES = {
-    "empty": ("train_labels", lambda raw: b""),
-    "not_gzip": ("train_labels", lambda raw: raw),
-    "truncated_gzip": ("train_images", lambda raw: gz(raw)[: len(gz(raw)) // 2]),
-    "crc_flip": ("test_images", lambda raw: edit(gz(raw), -8)),
-    "length_flip": ("test_labels", lambda raw: edit(gz(raw), -4)),
-    "deflate_flip": ("train_images", lambda raw: edit(gz(raw), 40)),
-    "bad_block_type": ("test_images", lambda raw: edit(gz(raw), 10, lambda b: b | 0b110)),
-    "header_short": ("test_labels", lambda raw: gz(raw[:3])),
-    "dims_short": ("train_images", lambda raw: gz(raw[:10])),
-    "bad_magic": ("train_images", lambda raw: gz(b"\x01" + raw[1:])),
-    "bad_dtype": ("test_labels", lambda raw: gz(raw[:2] + b"\x0d" + raw[3:])),
-    "short_body": ("test_images", lambda raw: gz(raw[:-1])),
-    "trailing_bytes": ("train_labels", lambda raw: gz(raw + b"\x00")),
+    "empty": ("train_labels", lambda raw: b"", "got an empty file"),
+    "not_gzip": ("train_labels", lambda raw: raw, "expected a valid gzip stream"),
+    "truncated_gzip": (
+        "train_images", lambda raw: gz(raw)[: len(gz(raw)) // 2], "got EOFError: Compressed file"
+    ),
+    "crc_flip": ("test_images", lambda raw: edit(gz(raw), -8), "CRC check failed"),
+    "length_flip": ("test_labels", lambda raw: edit(gz(raw), -4), "Incorrect length"),
+    "deflate_flip": ("train_images", lambda raw: edit(gz(raw), 40), "expected a valid gzip"),
+    "bad_block_type": (
+        "test_images", lambda raw: edit(gz(raw), 10, lambda b: b | 0b110), "invalid block type"
+    ),
+    "header_short": ("test_labels", lambda raw: gz(raw[:3]), "expected a 4-byte IDX header"),
+    "dims_short": ("train_images", lambda raw: gz(raw[:10]), "-byte header for 3 dims"),
+    "bad_magic": ("train_images", lambda raw: gz(b"\x01" + raw[1:]), "magic bytes 0-1 = 00 00"),
+    "bad_dtype": ("test_labels", lambda raw: gz(raw[:2] + b"\x0d" + raw[3:]), "dtype code 0x08"),
+    "short_body": ("test_images", lambda raw: gz(raw[:-1]), "truncated body"),
+    "trailing_bytes": ("train_labels", lambda raw: gz(raw + b"\x00"), "trailing bytes"),
 }
 
-# name -> (file to break, function of the good array returning the array written instead)
+# name -> (file to break, function of the good array returning the array written instead, reason)
 BROKEN_ARRAYS = {
-    "wrong_ndim": ("train_images", lambda a: a.reshape(len(a), -1)),
-    "count_mismatch": ("test_labels", lambda a: a[:-1]),
-    "label_10": ("train_labels", lambda a: np.where(np.arange(len(a)) == 2, 10, a)),
-    "not_28x28": ("test_images", lambda a: a[:, :, :27]),
+    "wrong_ndim": ("train_images", lambda a: a.reshape(len(a), -1), "expected 3 dimensions"),
+    "count_mismatch": ("test_labels", lambda a: a[:-1], "expected as many labels as images"),
+    "label_10": (
+        "train_labels", lambda a: np.where(np.arange(len(a)) == 2, 10, a), "expected labels 0..9"
+    ),
+    "not_28x28": ("test_images", lambda a: a[:, :, :27], "expected 28x28 images"),
 }
 
 
-def assert_corrupt_names(directory: Path, target: Path) -> None:
+def assert_corrupt_names(directory: Path, target: Path, reason: str) -> None:
+    """load_data raises DatasetCorruptError naming the file, the reason and how to recover."""
     with pytest.raises(DatasetCorruptError) as info:
         fm.load_data(directory)
     assert isinstance(info.value, ValueError)
     assert str(target) in str(info.value)
+    assert reason in str(info.value)
     assert "make data" in str(info.value)
 
 
 @pytest.mark.parametrize("kind", BROKEN_BYTES)
 def test_broken_file_bytes(tmp_path: Path, kind: str):
-    key, damage = BROKEN_BYTES[kind]
+    key, damage, reason = BROKEN_BYTES[kind]
     arrays = write_dataset(tmp_path)
     target = file_path(tmp_path, key)
     target.write_bytes(damage(idx_bytes(arrays[key])))
-    assert_corrupt_names(tmp_path, target)
+    assert_corrupt_names(tmp_path, target, reason)
 
 
 @pytest.mark.parametrize("kind", BROKEN_ARRAYS)
 def test_broken_file_content(tmp_path: Path, kind: str):
-    key, damage = BROKEN_ARRAYS[kind]
+    key, damage, reason = BROKEN_ARRAYS[kind]
     arrays = write_dataset(tmp_path)
     target = file_path(tmp_path, key)
     target.write_bytes(gz(idx_bytes(damage(arrays[key]).astype(np.uint8))))
-    assert_corrupt_names(tmp_path, target)
+    assert_corrupt_names(tmp_path, target, reason)
 
 
 def test_plain_file_holding_gzip_is_rejected(tmp_path: Path):

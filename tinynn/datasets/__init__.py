@@ -1,4 +1,5 @@
-"""Data sets: ``tinynn.datasets.fashion_mnist.load_data()``, as in ``keras.datasets``.
+"""Data sets: ``tinynn.datasets.fashion_mnist.load_data()``, as in ``keras.datasets``, and
+``tinynn.datasets.csv_form.load_csv(path)`` for Fashion-MNIST CSV files.
 
 Submodules are imported on first attribute access, so that
 ``python -m tinynn.datasets.fashion_mnist`` does not find itself already imported.
@@ -6,7 +7,7 @@ Submodules are imported on first attribute access, so that
 
 import importlib
 
-__all__ = ["fashion_mnist"]
+__all__ = ["csv_form", "fashion_mnist"]
 
 
 def __getattr__(name: str):

@@ -23,9 +23,9 @@ RECOVERY_HINT = (
 _UBYTE_CODE = 0x08
 
 
-def corrupt(name: str, reason: str) -> DatasetCorruptError:
-    """Build the DatasetCorruptError for file ``name``: ``"<name>: <reason>; to recover, ..."``."""
-    return DatasetCorruptError(f"{name}: {reason}; to recover, {RECOVERY_HINT}")
+def corrupt(name: str, reason: str, hint: str = RECOVERY_HINT) -> DatasetCorruptError:
+    """The DatasetCorruptError for file ``name``: ``"<name>: <reason>; to recover, <hint>"``."""
+    return DatasetCorruptError(f"{name}: {reason}; to recover, {hint}")
 
 
 def read_idx_bytes(path: str | os.PathLike) -> bytes:

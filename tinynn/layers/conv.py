@@ -65,11 +65,11 @@ class Conv2D(ActivationMixin, Layer):
     def _kernel_matrix(self) -> np.ndarray:
         return self.params["kernel"].reshape(-1, self.filters)  # (KH, KW, C, F) -> (KH*KW*C, F)
 
-    def _inference_matmul(self, x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        """``im2col(x) @ kernel`` (N*OH*OW, F), unfolding a chunk of samples at a time."""
+    def _inference_linear(self, x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """``im2col(x) @ kernel + bias`` (N*OH*OW, F), a chunk of samples at a time."""
         per_sample = self.output_hw[0] * self.output_hw[1]
-        chunk = max(1, INFERENCE_COLS_BYTES // (per_sample * kernel.shape[0] * x.itemsize))
-        chunk = min(chunk, len(x))
+        budget = INFERENCE_COLS_BYTES // (per_sample * kernel.shape[0] * x.itemsize)
+        chunk = max(1, min(budget, len(x)))  # samples per im2col
         z = np.empty((len(x) * per_sample, self.filters), x.dtype)
         cols = np.empty((chunk * per_sample, kernel.shape[0]), x.dtype)
         for start in range(0, len(x), chunk):
@@ -77,6 +77,8 @@ class Conv2D(ActivationMixin, Layer):
             rows = slice(start * per_sample, (start + len(part)) * per_sample)
             unfolded = ops.im2col(part, *self.window, out=cols[:len(part) * per_sample])
             np.matmul(unfolded, kernel, out=z[rows])  # (rows, KH*KW*C) @ (KH*KW*C, F)
+            if self.use_bias:
+                z[rows] += self.params["bias"]
         return z
 
     def linear_forward(self, x, training=False):
@@ -85,14 +87,14 @@ class Conv2D(ActivationMixin, Layer):
             raise DTypeError(f"{self.describe()} expected {self.params['kernel'].dtype} input, "
                              f"got {x.dtype}")
         kernel = self._kernel_matrix()
-        if training:
+        if not training:
+            z = self._inference_linear(x, kernel)
+        else:
             cols = ops.im2col(x, *self.window)
             z = cols @ kernel  # (N*OH*OW, KH*KW*C) @ (KH*KW*C, F) -> (N*OH*OW, F)
+            if self.use_bias:
+                z += self.params["bias"]
             self._cache["cols"] = cols
-        else:
-            z = self._inference_matmul(x, kernel)
-        if self.use_bias:
-            z += self.params["bias"]
         return z.reshape(len(x), *self.output_hw, self.filters)  # (N*OH*OW, F) -> NHWC
 
     def linear_backward(self, dz):

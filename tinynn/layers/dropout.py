@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from ..errors import TinyNNError
-from ..validation import real_in_range
+from ..validation import non_negative_int, real_in_range
 from .base import Layer
 
 
@@ -22,10 +21,7 @@ class Dropout(Layer):
     def __init__(self, rate: float, seed: int | None = None, name: str | None = None):
         super().__init__(name=name)
         self.rate = real_in_range(rate, "Dropout rate", 0, 1, high_open=True)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
-                                 or seed < 0):
-            raise TinyNNError(f"Dropout seed expected a non-negative int or None, got {seed!r}")
-        self.seed = seed
+        self.seed = None if seed is None else non_negative_int(seed, "Dropout seed")
         self.rng: np.random.Generator | None = None
 
     def build(self, input_shape, rng):

@@ -27,7 +27,6 @@ def window_geometry(layer, input_shape: tuple, window: tuple, strides: tuple,
     Returns ``((OH, OW), (PT, PB, PL, PR))``. Raises ShapeError for a rank other than 3 and for
     a window larger than the (padded) input.
     """
-    what = type(layer).__name__
     if len(input_shape) != 3:
         raise ShapeError(f"{layer.describe()} expected NHWC input (N, H, W, C), got "
                          f"{_shape_text(input_shape)}{_rank_hint(input_shape)}")
@@ -40,8 +39,8 @@ def window_geometry(layer, input_shape: tuple, window: tuple, strides: tuple,
             hint = ("; if these are channels-first images (C, H, W), tinynn expects NHWC: "
                     "x.transpose(0, 2, 3, 1)")
         raise ShapeError(
-            f"{layer.describe()}: the {window[0]}x{window[1]} {what} window is larger than its "
-            f"input {_shape_text(input_shape)} with padding={padding!r}: use padding='same', a "
+            f"{layer.describe()} window {window[0]}x{window[1]} is larger than its input "
+            f"{_shape_text(input_shape)} with padding={padding!r}: use padding='same', a "
             f"smaller window or larger images{hint}")
     return (oh, ow), (pt, pb, pl, pr)
 

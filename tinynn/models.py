@@ -29,6 +29,9 @@ from .validation import batch_size as check_batch_size
 from .validation import float_array, non_negative_int, real_in_range, same_length
 
 _ALIGN = 16  # parameter offsets are multiples of 16 elements (64 bytes in float32)
+#: evaluate/predict split a batch so that one layer's input and output together take at most
+#: this many bytes; results are the same as for the whole batch (inference is per sample).
+INFERENCE_ACTIVATION_BYTES = 128 * 2**20
 _METRIC_NAMES = ("accuracy", "acc")
 
 
@@ -354,9 +357,22 @@ class Sequential:
             return logs
         return [logs[k] for k in logs] if self.metrics else logs["loss"]
 
+    def _inference_batch(self, batch_size: int) -> int:
+        """``batch_size`` capped so that no layer's input plus output exceeds
+        ``INFERENCE_ACTIVATION_BYTES`` (e.g. at most ~1000 images at a time for the reports' CNN,
+        whatever batch size the caller asks for)."""
+        shape, largest = self.input_shape, 0
+        for layer in self.layers:
+            output = layer.compute_output_shape(shape)
+            largest = max(largest, math.prod(shape) + math.prod(output))
+            shape = output
+        per_sample = largest * np.dtype(config.floatx()).itemsize
+        return max(1, min(batch_size, INFERENCE_ACTIVATION_BYTES // max(per_sample, 1)))
+
     def _evaluate_arrays(self, x, y, batch_size: int) -> dict:
         fused = self._fused_softmax
         loss_sum, correct = 0.0, 0
+        batch_size = self._inference_batch(batch_size)
         for start in range(0, len(x), batch_size):
             x_batch, y_batch = x[start:start + batch_size], y[start:start + batch_size]
             out = self._forward(x_batch, training=False, logits=fused)
@@ -379,6 +395,7 @@ class Sequential:
         x, _ = self._prepare(x)
         bar = ProgressBar(-(-len(x) // batch_size), verbose)
         out = np.empty((len(x), *self.output_shape), dtype=config.floatx())
+        batch_size = self._inference_batch(batch_size)
         for start in range(0, len(x), batch_size):
             out[start:start + batch_size] = self._forward(x[start:start + batch_size],
                                                           training=False, logits=False)

@@ -12,8 +12,8 @@ class Dropout(Layer):
 
     Input shape: (N, ...). Output shape: the same. Active only when ``training=True``;
     otherwise (and always for ``rate=0``) the input itself is returned. Masks are drawn from
-    ``self.rng``: the model's dropout Generator inside a ``Sequential``, a Generator seeded with
-    ``seed`` when the layer is built standalone.
+    ``self.rng``: inside a ``Sequential`` the model's dropout Generator (``seed`` is then
+    unused: the model's seed decides), standalone a Generator seeded with ``seed`` at build.
     """
 
     uses_training_rng = True

@@ -93,6 +93,7 @@ def maxpool2d_forward(x, PH, PW, SH, SW):
     Input shape: x (N, H, W, C). Output shapes: y (N, OH, OW, C) with OH = (H - PH) // SH + 1;
     argmax (N, OH, OW, C) uint8, the flat row-major index kh * PW + kw of the maximum within its
     window (windows of at most 256 elements). Ties go to the first maximum in row-major order.
+    Inputs must be finite: the twins treat NaN differently (models refuse non-finite data).
     """
     N, H, W, C = x.shape
     OH = (H - PH) // SH + 1
@@ -100,12 +101,13 @@ def maxpool2d_forward(x, PH, PW, SH, SW):
     rows, cols = slice(0, SH * (OH - 1) + 1, SH), slice(0, SW * (OW - 1) + 1, SW)
     y = x[:, rows, cols, :].copy()  # (N, OH, OW, C): offset 0 of every window
     argmax = np.zeros((N, OH, OW, C), np.uint8)
+    larger = np.empty((N, OH, OW, C), np.uint8)  # scratch, reused for every offset
     for k in range(1, PH * PW):
         kh, kw = divmod(k, PW)
         window = x[:, kh:kh + SH * (OH - 1) + 1:SH, kw:kw + SW * (OW - 1) + 1:SW, :]
-        larger = window > y  # strictly: an equal value later in the window does not win
-        # k exceeds every earlier offset, so this sets argmax = k exactly where larger.
-        np.maximum(argmax, larger * np.uint8(k), out=argmax)
+        np.greater(window, y, out=larger.view(bool))  # strictly: a later equal value loses
+        larger *= np.uint8(k)
+        np.maximum(argmax, larger, out=argmax)  # k exceeds earlier offsets: argmax = k there
         np.maximum(window, y, out=y)  # keeps y on ties (its second operand), as numba does
     return y, argmax
 

@@ -549,3 +549,13 @@ def test_conv_net_overfits_20_samples():
     history = model.fit(x, y, batch_size=10, epochs=60, verbose=0)
     assert history.history["accuracy"][-1] == 1.0
     assert model.evaluate(x, y, verbose=0)[1] == 1.0
+
+
+@pytest.mark.parametrize("shape, hint", [
+    ((2, 28, 28), r"add the channel axis, e\.g\. x\[\.\.\., None\]"),
+    ((2, 1, 28, 28), r"channels-first \(NCHW\) data given, NHWC expected"),
+])
+def test_reports_cnn_names_the_image_layout_slip(shape, hint):
+    model = reports_cnn()
+    with pytest.raises(ShapeError, match=r"expects x of shape \(N, 28, 28, 1\), got .*" + hint):
+        model.predict(np.zeros(shape, np.float32), verbose=0)

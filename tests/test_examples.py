@@ -53,3 +53,11 @@ def test_task2_example_trains_every_depth_and_writes_table_and_plots(real_data_d
     for name in ("task2_depths.png", "task2_lr_sweep.png", "task2_depth3_confusion_matrix.png",
                  "task2_depth12_confusion_matrix.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_task3_example_smoke_run_on_a_small_subset(real_data_dir, tmp_path):
+    out = run_example("task3_cnn.py", "--limit", "320", "--epochs", "1", tmp_path=tmp_path)
+    assert "Total params: 3,274,634" in out and "test accuracy" in out
+    assert (tmp_path / "task3_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "task3_confusion_matrix.png").exists()
+    assert tn.models.load_model(tmp_path / "task3_model.npz").count_params() == 3_274_634

@@ -212,6 +212,7 @@ class Sequential:
         if self.input_shape is not None and x.shape[1:] != self.input_shape:
             raise ShapeError(f"model {self.name!r} expects {name} of shape (N, "
                              f"{', '.join(map(str, self.input_shape))}), got {x.shape}"
+                             + _layout_hint(x.shape[1:], self.input_shape)
                              + (" (its input size is fixed once built)" if self.built else ""))
         output_shape = self._output_shape_for(x.shape[1:])
         if y is not None:
@@ -465,3 +466,11 @@ def load_model(filepath, compile: bool = True) -> Sequential:
     """Rebuild a model saved by ``model.save`` (see ``tinynn.saving.load_model``)."""
     return saving.load_model(filepath, compile=compile)
 
+
+def _layout_hint(got: tuple, expected: tuple) -> str:
+    """A hint for the two common image-layout slips: a missing channel axis, or NCHW data."""
+    if len(expected) == 3 and got == expected[:2] and expected[2] == 1:
+        return ": add the channel axis, e.g. x[..., None] (NHWC expected)"
+    if len(expected) == 3 and got == (expected[2], *expected[:2]):
+        return ": channels-first (NCHW) data given, NHWC expected: x.transpose(0, 2, 3, 1)"
+    return ""

@@ -1,12 +1,13 @@
-# tinynn: `make run` trains the main example, `make test` runs the test suite.
-# Both create .venv on first use and reuse it afterwards.
+# tinynn: `make run` trains the main example, `make test` runs the test suite, `make bench`
+# compares tinynn with Keras and PyTorch (`make bench-quick`: a few minutes).
+# Each creates .venv on first use and reuses it afterwards.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 MAIN   := examples/task3_cnn.py
 
-.PHONY: run test data lint clean
+.PHONY: run test data lint clean bench bench-quick
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +17,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[bench]"
 	touch $@
 
 # The Fashion-MNIST files: use a copy already present; else, on Debian as root, install the
@@ -34,6 +39,12 @@ run: $(VENV)/.installed data
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed-bench data
+	$(PY) benchmarks/run.py
+
+bench-quick: $(VENV)/.installed-bench data
+	$(PY) benchmarks/run.py --quick
 
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check tinynn tests examples benchmarks

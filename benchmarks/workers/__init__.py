@@ -1,0 +1,1 @@
+"""One module per framework, each run in its own process by ``benchmarks/run.py``."""

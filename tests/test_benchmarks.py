@@ -1,0 +1,177 @@
+"""benchmarks/: a tiny end-to-end run, the report's tables and ratios, kernels, model specs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tinynn as tn
+from benchmarks import report, run
+from benchmarks.models import MODELS, forward_flops, keras_style_layers, train_flops
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def fake_packages(directory: Path, **errors: str) -> Path:
+    """Packages whose import raises ``errors[name]``, shadowing installed ones on PYTHONPATH."""
+    for name, error in errors.items():
+        (directory / name).mkdir(parents=True)
+        (directory / name / "__init__.py").write_text(f"raise {error}\n")
+    return directory
+
+
+def test_benchmark_tiny_run_writes_json_table_and_plot(real_data_dir, tmp_path):
+    fakes = fake_packages(tmp_path / "fakes", torch="ImportError('No module named torch')",
+                          tensorflow="RuntimeError('broken install (fake)')")
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--models", "task1,cnn",
+         "--limit", "128", "--epochs", "2", "--no-kernels", "--out", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(fakes), "KERAS_BACKEND": "tensorflow"})
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in out.iterdir())
+    assert [Path(name).suffix for name in files] == [".json", ".md", ".png"]
+    assert all(name.startswith("custom-") for name in files)  # latest.* is for full runs only
+    saved = json.loads((out / files[0]).read_text())
+    assert saved["settings"]["train_images"] == 128 and saved["settings"]["epochs"] == 2
+    assert saved["settings"]["thread_env"]["OPENBLAS_NUM_THREADS"] == "2"
+    assert {"date", "cpu", "cores", "versions", "blas"} <= saved["environment"].keys()
+    assert [m["gflops"] > 0 for m in saved["matmul"]] == [True] * 3
+    assert saved["kernels"] == [] and saved["ratios"] == []
+    by_key = {(r["framework"], r["model"]): r for r in saved["results"]}
+    assert len(by_key) == 6
+    for model in ("task1", "cnn"):
+        ours = by_key["tinynn", model]
+        assert ours["status"] == "ok" and ours["params"] == PARAMS[model]
+        assert len(ours["epoch_seconds"]) == 2 and ours["median_epoch_s"] > 0
+        for key in ("evaluate_s", "predict_s", "peak_rss_mb", "gflops"):
+            assert ours[key] > 0, key
+        assert 0 <= ours["test_accuracy"] <= 1
+        assert ours["thread_env"]["NUMBA_NUM_THREADS"] == "1"
+        assert by_key["torch", model]["status"] == "skipped"  # reported, not a crash
+        assert by_key["torch", model]["reason"] == "not installed (No module named torch)"
+        assert by_key["keras", model]["status"] == "failed"  # the run goes on
+        assert "RuntimeError: broken install (fake)" in by_key["keras", model]["reason"]
+    table = (out / files[1]).read_text()
+    assert "| Task 1 | tinynn | " in table and "| CNN | PyTorch | skipped |" in table
+    assert "| CNN | Keras | failed |" in table and "no ratios" in table
+    assert "Not measured: PyTorch, not installed (No module named torch)." in table
+    assert table in result.stdout + "\n"
+    assert (out / files[2]).read_bytes()[:8] == PNG
+
+
+def fake_run(peers=("keras", "torch")) -> dict:
+    """A run dict as run.py writes it: tinynn takes 1 s per epoch, Keras 4 s, PyTorch 2 s."""
+    results = []
+    for framework, seconds in (("tinynn", 1.0), ("keras", 4.0), ("torch", 2.0)):
+        if framework != "tinynn" and framework not in peers:
+            results.append({"framework": framework, "model": "cnn", "status": "skipped",
+                            "reason": "not installed (fake)"})
+            continue
+        results.append({"framework": framework, "model": "cnn", "status": "ok",
+                        "epoch_seconds": [3 * seconds, seconds], "median_epoch_s": seconds,
+                        "evaluate_s": seconds / 4, "predict_s": seconds / 5,
+                        "peak_rss_mb": 300.0, "test_accuracy": 0.9, "gflops": 50 / seconds})
+    return {"settings": {"kind": "quick", "models": {"cnn": {"title": "CNN", "full_epochs": 20,
+                                                              "full_accuracy": {"tinynn": 0.91}}},
+                         "threads": 2, "thread_env": {"OMP_NUM_THREADS": "2"},
+                         "train_images": 6000, "test_images": 10000, "batch_size": 32,
+                         "inference_batch_size": 1000, "epochs": 2,
+                         "keras_backend": "tensorflow"},
+            "environment": {"date": "2026-11-22T10:00:00+00:00", "cpu": "Test CPU", "cores": 2,
+                            "versions": {"numpy": "2.0", "torch": None}, "blas": "openblas"},
+            "matmul": [{"shape": "2048x2048 @ 2048x2048", "gflops": 100.0}],
+            "kernels": [{"kernel": "im2col", "shape": "conv2", "numpy_ms": 2.0, "numba_ms": 0.5,
+                         "compile_s": 0.4}],
+            "results": results}
+
+
+def test_report_ratios_divide_tinynn_time_by_each_peers():
+    ratios = {(r["peer"], r["metric"]): r["ratio"] for r in report.ratios(fake_run())}
+    assert ratios == {("keras", "epoch"): 0.25, ("keras", "predict"): 0.25,
+                      ("torch", "epoch"): 0.5, ("torch", "predict"): 0.5}
+    assert report.ratios(fake_run(peers=())) == []
+
+
+def test_report_markdown_tables_are_well_formed(tmp_path):
+    run_dict = fake_run(peers=("keras",))
+    run_dict["ratios"] = report.ratios(run_dict)
+    text = report.markdown(run_dict)
+    assert "| CNN | 0.25 | 0.25 |" in text  # epoch and predict vs Keras; PyTorch skipped
+    assert "| CNN | tinynn | 1.00 | 3.00 | 0.25 | 0.20 | 300 | 0.9000 | 0.9100 (20 ep.) | " \
+           "50.0 (50%) |" in text
+    assert "| CNN | PyTorch | skipped |" in text
+    assert "| im2col | conv2 | 2.000 | 0.500 | 4.0x | 0.40 |" in text
+    assert "Not measured: PyTorch, not installed (fake)." in text
+    assert "Test CPU" in text and "the second epoch" in text and "torch None" not in text
+    for block in text.split("\n\n"):
+        rows = [line for line in block.splitlines() if line.startswith("|")]
+        assert len({row.count("|") for row in rows}) <= 1, block  # same column count
+    paths = report.write(run_dict, tmp_path, "x")
+    assert [p.name for p in paths] == ["x.json", "x.md", "x.png"]
+    assert json.loads(paths[0].read_text()) == run_dict and paths[2].read_bytes()[:8] == PNG
+
+
+def test_report_without_peers_says_so_and_still_plots(tmp_path):
+    run_dict = fake_run(peers=())
+    run_dict["ratios"] = []
+    assert "tinynn alone, no ratios" in report.markdown(run_dict)
+    assert report.plot(run_dict, tmp_path / "p.png").read_bytes()[:8] == PNG
+
+
+def test_kernels_benchmark_runs_at_a_tiny_size(capsys):
+    pytest.importorskip("numba")
+    from benchmarks import kernels
+    rows = kernels.kernel_rows(batch=1, repeat=1, params=64)
+    assert {r["kernel"] for r in rows} == {"im2col", "col2im", "maxpool2d_forward",
+                                          "maxpool2d_backward", "adam_update", "sgd_update"}
+    assert all(r["numpy_ms"] > 0 and r["numba_ms"] > 0 and r["compile_s"] >= 0 for r in rows)
+    kernels.main(["--no-kernels"])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["kernels"] == [] and len(printed["matmul"]) == len(kernels.MATMULS)
+
+
+def test_run_settings_full_only_with_every_default():
+    assert run.settings(run.parse_args([]))["kind"] == "full"
+    quick = run.settings(run.parse_args(["--quick"]))
+    assert (quick["kind"], quick["train_images"], quick["epochs"]) == ("quick", 6000, 2)
+    custom = run.settings(run.parse_args(["--models", "cnn", "--limit", "99999"]))
+    assert (custom["kind"], custom["train_images"], custom["test_images"]) == (
+        "custom", 54_000, 10_000)
+    for bad in (["--frameworks", "tinynn,jax"], ["--epochs", "0"], ["--limit", "-5"]):
+        with pytest.raises(SystemExit):
+            run.parse_args(bad)
+
+
+PARAMS = {"task1": 79_510, "mlp3": 101_770, "mlp6": 151_306, "mlp12": 250_378,
+          "cnn": 3_274_634}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_model_specs_build_the_reports_networks(name):
+    model = tn.Sequential(keras_style_layers(tn.layers, MODELS[name]), seed=0)
+    model.build()
+    assert model.count_params() == PARAMS[name]
+
+
+def test_model_flops_match_the_anchors():
+    assert forward_flops(MODELS["cnn"]) == [1_254_400, 20_070_400, 6_422_528, 20_480]
+    assert train_flops(MODELS["cnn"]) == 3 * 27_767_808 - 1_254_400  # about 82 MFLOP
+    assert train_flops(MODELS["mlp3"]) == 3 * (2 * 784 * 128 + 2 * 128 * 10) - 2 * 784 * 128
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_torch_twin_has_the_same_parameters_and_outputs(name):
+    torch = pytest.importorskip("torch")
+    from benchmarks.workers import torch_worker
+    model = torch_worker.build(torch.nn, MODELS[name])
+    shape = (2, 1, 28, 28) if name == "cnn" else (2, 28, 28)
+    assert model(torch.zeros(shape)).shape == (2, 10)
+    assert sum(p.numel() for p in model.parameters()) == PARAMS[name]
+    biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
+    assert all(not b.any() for b in biases)  # Keras's zero biases

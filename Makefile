@@ -1,13 +1,14 @@
 # tinynn: `make run` trains the main example, `make test` runs the test suite, `make bench`
 # compares tinynn with Keras and PyTorch (`make bench-quick`: a few minutes).
-# Each creates .venv on first use and reuses it afterwards.
+# Each creates .venv on first use and reuses it afterwards. `make keras` adds TensorFlow, Keras 3
+# and tf-keras (about 1 GB), after which `make test` also runs the tests against real Keras.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 MAIN   := examples/task3_cnn.py
 
-.PHONY: run test data lint clean bench bench-quick
+.PHONY: run test data lint clean bench bench-quick keras
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +17,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,h5]"
+	touch $@
+
+$(VENV)/.installed-keras: $(VENV)/.installed-dev
+	$(PY) -m pip install --quiet -e ".[dev,keras]"
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed
@@ -39,6 +44,8 @@ run: $(VENV)/.installed data
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q
+
+keras: $(VENV)/.installed-keras
 
 bench: $(VENV)/.installed-bench data
 	$(PY) benchmarks/run.py

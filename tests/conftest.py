@@ -3,6 +3,7 @@
 ``HYPOTHESIS_PROFILE=ci`` (the default) is small and deterministic; ``dev`` explores more.
 """
 
+import importlib
 import os
 
 import numpy as np
@@ -65,3 +66,35 @@ def float64():
     from tinynn.testing import floatx
     with floatx("float64"):
         yield
+
+
+def require(module: str):
+    """Import ``module`` (an optional dependency: h5py, keras, tf_keras) or skip the test; fail
+    instead when TINYNN_REQUIRE_KERAS=1 (as CI sets it after installing the keras extra)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if os.environ.get("TINYNN_REQUIRE_KERAS") == "1":
+            pytest.fail(f"TINYNN_REQUIRE_KERAS=1 but {module} cannot be imported ({exc}): "
+                        "pip install -e \".[keras]\"")
+        pytest.skip(f"{module} is not installed (pip install -e \".[keras]\"; "
+                    "TINYNN_REQUIRE_KERAS=1 makes this fail)")
+
+
+@pytest.fixture(scope="session")
+def h5py():
+    return require("h5py")
+
+
+@pytest.fixture(scope="session")
+def keras():
+    """Keras 3 on the TensorFlow backend."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return require("keras")
+
+
+@pytest.fixture(scope="session")
+def tf_keras(keras):
+    """Keras 2 (the tf-keras package), to write Keras 2 files; it coexists with Keras 3."""
+    return require("tf_keras")

@@ -107,7 +107,7 @@ def test_integer_save_freq_counts_batches_across_epochs(tmp_path):
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"filepath": "m.weights.npz"}, CheckpointError, "weights-only"),
     ({"filepath": "m.npz", "save_weights_only": True}, CheckpointError, r"\.weights\.npz"),
-    ({"filepath": "m.keras"}, CheckpointError, "Keras format"),
+    ({"filepath": "m.h5"}, CheckpointError, "reads legacy .h5 files but writes"),
     ({"filepath": "m.npz", "mode": "best"}, TinyNNError, "mode"),
     ({"filepath": "m.npz", "save_freq": 0}, TinyNNError, "save_freq"),
     ({"filepath": "m.npz", "save_freq": "batch"}, TinyNNError, "save_freq"),

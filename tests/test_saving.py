@@ -188,22 +188,24 @@ def test_file_is_a_versioned_npz_of_plain_arrays(tmp_path):
 
 
 # -- file names -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["m.keras", "m.weights.h5", "m.h5"])
-def test_keras_file_names_are_reserved_for_the_later_keras_format(tmp_path, name):
+@pytest.mark.parametrize("method, name, match", [
+    ("save", "m.h5", r"reads legacy \.h5 files but writes .* \.keras and \.weights\.h5"),
+    ("save_weights", "w.h5", r"reads legacy \.h5 files but writes"),
+    ("save", "m.weights.h5", r"ends in \.weights\.h5, .* use save_weights"),
+    ("save_weights", "m.keras", r"\.keras hold a whole model, written by model\.save")])
+def test_keras_names_for_the_other_kind_of_file_are_refused(tmp_path, method, name, match):
     model = trained()
-    path = tmp_path / name
-    calls = [lambda: model.save(path), lambda: model.save_weights(path),
-             lambda: tn.models.load_model(path), lambda: model.load_weights(path),
-             lambda: tn.callbacks.ModelCheckpoint(str(path))]
-    for call in calls:
-        with pytest.raises(CheckpointError, match=r"Keras format .* later version"):
-            call()
+    with pytest.raises(CheckpointError, match=match):
+        getattr(model, method)(tmp_path / name)
+    with pytest.raises(CheckpointError, match=match):
+        tn.callbacks.ModelCheckpoint(str(tmp_path / name),
+                                     save_weights_only=method == "save_weights")
     assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("method, name, match", [
     ("save", "m.weights.npz", r"weights-only files: use save_weights"),
-    ("save", "m.bin", r"expected a path ending in \.npz, got"),
+    ("save", "m.bin", r"expected a path ending in \.npz \(tinynn\) or \.keras \(Keras\), got"),
     ("save", "model", r"expected a path ending in \.npz"),
     ("save_weights", "w.npz", r"ending in \.weights\.npz .* hold a whole model"),
     ("save_weights", "w.bin", r"expected a path ending in \.weights\.npz")])

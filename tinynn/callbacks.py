@@ -171,8 +171,9 @@ class ModelCheckpoint(Callback):
 
     ``filepath`` is formatted with ``epoch`` (1-based), ``batch`` (1-based, for an integer
     ``save_freq``) and the logs, e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``; it must end in
-    ``.npz`` (``model.save``) or, with ``save_weights_only``, ``.weights.npz``. Every write is
-    atomic: after Ctrl-C or a crash, the last checkpoint on disk is complete and loads.
+    ``.npz`` or ``.keras`` (``model.save``) or, with ``save_weights_only``, ``.weights.npz`` or
+    ``.weights.h5``. Every write is atomic: after Ctrl-C or a crash, the last checkpoint on disk
+    is complete and loads.
     ``save_best_only`` saves only when ``monitor`` improves strictly on ``best`` (which starts
     at ``initial_value_threshold``, else +-inf); ``mode`` as EarlyStopping's. ``save_freq`` is
     ``"epoch"`` or a number of batches.

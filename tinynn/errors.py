@@ -73,3 +73,11 @@ class CheckpointCorruptError(CheckpointError):
 
 class CheckpointMismatchError(CheckpointError):
     """A checkpoint does not match the model it is loaded into."""
+
+
+class UnsupportedKerasFeatureError(CheckpointError):
+    """A Keras file uses a layer, argument or setting that tinynn does not have."""
+
+
+class MissingDependencyError(TinyNNError, ImportError):
+    """An optional dependency (e.g. h5py for Keras files) is not installed."""

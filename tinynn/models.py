@@ -449,21 +449,25 @@ class Sequential:
     # -- saving (tinynn.saving) -----------------------------------------------------------------
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
         """Save architecture, weights, RNG state and (``include_optimizer``) optimizer state to
-        one ``.npz`` file, atomically; ``tinynn.models.load_model`` reads it back."""
+        one ``.npz`` file, atomically; ``tinynn.models.load_model`` reads it back. A name ending
+        in ``.keras`` writes Keras 3's format instead (no RNG state), which Keras loads."""
         saving.save_model(self, filepath, include_optimizer=include_optimizer,
                           overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
-        """Save the weights alone to a ``.weights.npz`` file, atomically."""
+        """Save the weights alone to a ``.weights.npz`` (or Keras ``.weights.h5``) file,
+        atomically."""
         saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath) -> None:
-        """Load weights saved by ``save_weights`` or ``save``; all checked first, all or nothing."""
+        """Load weights saved by ``save_weights`` or ``save``, or by Keras (``.keras``,
+        ``.weights.h5``, legacy ``.h5``); all checked first, all or nothing."""
         saving.load_weights(self, filepath)
 
 
 def load_model(filepath, compile: bool = True) -> Sequential:
-    """Rebuild a model saved by ``model.save`` (see ``tinynn.saving.load_model``)."""
+    """Rebuild a model saved by ``model.save``, or by Keras in a ``.keras`` or legacy ``.h5``
+    file (see ``tinynn.saving.load_model``)."""
     return saving.load_model(filepath, compile=compile)
 
 

@@ -4,7 +4,8 @@
 settings as JSON, weights, the random generators' state and, optionally, the optimizer state,
 so that training resumes bitwise. ``save_weights``/``load_weights`` handle weights alone
 (``.weights.npz``). ``Sequential.save``, ``save_weights``, ``load_weights`` and
-``tinynn.models.load_model`` delegate here.
+``tinynn.models.load_model`` delegate here. Paths ending in ``.keras`` or ``.h5`` use Keras's
+formats instead (keras_format.py: import from Keras 2 and 3, export for Keras 3).
 
 Format (``FORMAT_VERSION`` 1): an uncompressed ``.npz`` with ``format_version``, ``manifest``
 (UTF-8 JSON as uint8: ``format``, ``kind`` "model"/"weights", ``tinynn_version``,

@@ -1,5 +1,8 @@
 """``save_model``/``load_model`` and ``save_weights``/``load_weights``.
 
+Paths ending in ``.keras`` or ``.h5`` go to the Keras format (keras_format.py); the rest is
+tinynn's ``.npz`` format, described here.
+
 Saving refuses what could not be loaded back (non-finite weights, layers or optimizers outside
 tinynn's tables) before writing anything, then writes atomically. Loading checks every name,
 shape and dtype against the model and every entry against the manifest before reading an
@@ -14,22 +17,26 @@ import os
 
 import numpy as np
 
-from ..errors import CheckpointError, CheckpointMismatchError, TinyNNError
+from ..errors import CheckpointError
 from ..interrupt import InterruptGuard
 from ..validation import non_negative_int
-from . import serialization
+from . import keras_format, serialization
 from .archive import CheckpointReader, Specs, write_checkpoint
-from .paths import load_path, save_path
-
-# What the model-building and compile code raises on a malformed config.
-_CONFIG_ERRORS = (TinyNNError, TypeError, ValueError, KeyError, AttributeError, IndexError,
-                  OverflowError, RecursionError)
+from .checks import (
+    check_destination,
+    check_finite,
+    check_matches,
+    copy_weights,
+    interpret,
+    model_specs,
+)
+from .paths import is_keras, load_path, save_path
 
 
 # -- saving -------------------------------------------------------------------------------------
 def save_model(model, filepath: str | os.PathLike, include_optimizer: bool = True,
                overwrite: bool = True) -> None:
-    """Save ``model`` to one ``.npz`` file, atomically.
+    """Save ``model`` to one ``.npz`` file (or ``.keras``, see keras_format.py), atomically.
 
     The file holds the architecture and compile settings (JSON), every weight, the state of the
     model's random generators and, with ``include_optimizer``, the optimizer state (its slots,
@@ -37,6 +44,8 @@ def save_model(model, filepath: str | os.PathLike, include_optimizer: bool = Tru
     ``overwrite=False`` an existing file is an error.
     """
     path = save_path(filepath, weights_only=False, caller="save_model")
+    if is_keras(path):
+        return keras_format.save_model(model, path, include_optimizer, overwrite)
     model._require_built("save")
     arrays = _parameter_arrays(model)
     compiled = serialization.compile_config(model)
@@ -50,8 +59,11 @@ def save_model(model, filepath: str | os.PathLike, include_optimizer: bool = Tru
 
 
 def save_weights(model, filepath: str | os.PathLike, overwrite: bool = True) -> None:
-    """Save the weights of ``model`` to a ``.weights.npz`` file, atomically."""
+    """Save the weights of ``model`` to a ``.weights.npz`` (or Keras ``.weights.h5``) file,
+    atomically."""
     path = save_path(filepath, weights_only=True, caller="save_weights")
+    if is_keras(path):
+        return keras_format.save_weights(model, path, overwrite)
     model._require_built("save_weights")
     _write(path, _manifest_base(model, "weights"), _parameter_arrays(model), overwrite)
 
@@ -60,7 +72,7 @@ def _manifest_base(model, kind: str) -> dict:
     from .. import __version__
 
     specs = {name: {"shape": list(shape), "dtype": str(dtype)}
-             for name, (shape, dtype) in _model_specs(model).items()}
+             for name, (shape, dtype) in model_specs(model).items()}
     return {"format": "tinynn", "kind": kind, "tinynn_version": __version__,
             "model_name": model.name, "weights": specs}
 
@@ -80,16 +92,8 @@ def _optimizer_state(model) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def _write(path, manifest: dict, arrays: dict[str, np.ndarray], overwrite: bool) -> None:
-    if path.is_dir():
-        raise IsADirectoryError(f"cannot save to {str(path)!r}: it is a directory; give a file "
-                                "path")
-    if not overwrite and path.exists():
-        raise FileExistsError(f"{str(path)!r} exists and overwrite=False")
-    for key, array in arrays.items():
-        if not np.isfinite(array).all():
-            raise CheckpointError(f"cannot save {str(path)!r}: {key} holds NaN or infinity, and "
-                                  "a checkpoint must load back (hint: save before training "
-                                  "diverged)")
+    check_destination(path, overwrite)
+    check_finite(path, arrays)
     try:
         text = json.dumps(manifest, allow_nan=False)
     except (TypeError, ValueError) as error:
@@ -99,38 +103,39 @@ def _write(path, manifest: dict, arrays: dict[str, np.ndarray], overwrite: bool)
 
 
 # -- loading ------------------------------------------------------------------------------------
-def _model_specs(model) -> Specs:
-    """``{name: (shape, dtype)}`` of the model's parameters, in layout order."""
-    return {name: (shape, model.parameters.dtype) for name, (_, shape) in model.layout.items()}
-
-
 def load_weights(model, filepath: str | os.PathLike) -> None:
-    """Load weights saved by ``save_weights`` or ``save_model`` into ``model``, all or nothing.
+    """Load weights saved by ``save_weights`` or ``save_model`` (or a Keras file, see
+    keras_format.py) into ``model``, all or nothing.
 
     Every name, shape and dtype is checked first: CheckpointMismatchError lists each
     difference; a damaged file raises CheckpointCorruptError. Either way the model is unchanged.
     """
     path = load_path(filepath, caller="load_weights")
+    if is_keras(path):
+        return keras_format.load_weights(model, path)
     model._require_built("load_weights")
     with CheckpointReader(path) as reader:
         if reader.manifest.get("kind") not in ("model", "weights"):
             raise reader.corrupt(f"unknown kind {reader.manifest.get('kind')!r}")
         specs = reader.specs()
-        _check_matches(model, specs, reader)
+        check_matches(model, specs, path)
         reader.check_entries("param", specs)
         weights = reader.read_floats("param", specs)
     with InterruptGuard() as guard, guard.critical():
-        _copy_weights(model, weights)
+        copy_weights(model, weights)
 
 
 def load_model(filepath: str | os.PathLike, compile: bool = True):
     """Rebuild the model saved by ``save_model``: architecture, weights, RNG state and, with
-    ``compile=True`` and when saved, its compile settings and optimizer state.
+    ``compile=True`` and when saved, its compile settings and optimizer state. ``.keras`` and
+    legacy ``.h5`` files are read by keras_format.py.
 
     Raises CheckpointCorruptError for damaged or foreign files, CheckpointError for a weights-only
     file or a newer format version.
     """
     path = load_path(filepath, caller="load_model")
+    if is_keras(path):
+        return keras_format.load_model(path, compile=compile)
     with CheckpointReader(path) as reader:
         kind = reader.manifest.get("kind")
         if kind == "weights":
@@ -140,15 +145,15 @@ def load_model(filepath: str | os.PathLike, compile: bool = True):
             raise reader.corrupt(f"unknown kind {kind!r}")
         specs = reader.specs()
         reader.check_entries("param", specs)
-        model = _interpret(reader, "the model config", serialization.model_from_config,
+        model = interpret(reader, "the model config", serialization.model_from_config,
                            reader.manifest.get("model"),
                            {name: shape for name, (shape, _) in specs.items()})
-        _check_matches(model, specs, reader)
+        check_matches(model, specs, path)
         weights = reader.read_floats("param", specs)
-        rng = _interpret(reader, "the RNG state", serialization.checked_rng_states, model,
+        rng = interpret(reader, "the RNG state", serialization.checked_rng_states, model,
                          reader.manifest.get("rng"))
         slots, iterations = _read_compiled(reader, model, specs) if compile else ({}, None)
-    _copy_weights(model, weights)
+    copy_weights(model, weights)
     for slot, arrays in slots.items():
         for name, array in arrays.items():
             model.optimizer.state_for(name)[slot][...] = array
@@ -158,28 +163,18 @@ def load_model(filepath: str | os.PathLike, compile: bool = True):
     return model
 
 
-def _interpret(reader: CheckpointReader, what: str, function, *args):
-    """``function(*args)``, with errors from malformed content raised as corrupt-file errors."""
-    try:
-        return function(*args)
-    except CheckpointError:
-        raise
-    except _CONFIG_ERRORS as error:
-        raise reader.corrupt(f"{what} is invalid ({type(error).__name__}: {error})") from error
-
-
 def _read_compiled(reader: CheckpointReader, model, specs: Specs) -> tuple[dict, int | None]:
     """Compile ``model`` as saved (if it was) and read the optimizer state (if saved): returns
     ``({slot: {name: array}}, iterations)``, or ``({}, None)`` without optimizer state."""
     compiled = reader.manifest.get("compile")
     if compiled is None:
         return {}, None
-    _interpret(reader, "the compile settings",
+    interpret(reader, "the compile settings",
                lambda: model.compile(*serialization.compile_from_config(compiled)))
     state = reader.manifest.get("optimizer")
     if state is None:
         return {}, None
-    iterations, names = _interpret(reader, "the optimizer state", lambda: (
+    iterations, names = interpret(reader, "the optimizer state", lambda: (
         non_negative_int(state["iterations"], "iterations"), list(state["slots"])))
     if names != list(model.optimizer.slots):
         raise reader.corrupt(f"the optimizer state has slots {names}, "
@@ -187,41 +182,3 @@ def _read_compiled(reader: CheckpointReader, model, specs: Specs) -> tuple[dict,
     for slot in names:
         reader.check_entries(f"optimizer/{slot}", specs)
     return {slot: reader.read_floats(f"optimizer/{slot}", specs) for slot in names}, iterations
-
-
-def _check_matches(model, specs: Specs, reader: CheckpointReader) -> None:
-    """Raise CheckpointMismatchError listing every parameter whose name, shape or dtype in
-    ``specs`` (the file) differs from ``model``."""
-    expected = _model_specs(model)
-    problems = []
-    for name, spec in expected.items():
-        if name not in specs:
-            problems.append(f"{name}: {_describe(spec)} in the model, missing from the file")
-        elif specs[name] != spec:
-            problems.append(f"{name}: {_describe(spec)} in the model, {_describe(specs[name])} "
-                            "in the file")
-    problems += [f"{name}: {_describe(spec)} in the file, not in the model"
-                 for name, spec in specs.items() if name not in expected]
-    if not problems:
-        return
-    dtypes = {str(dtype) for _, dtype in specs.values()} - {str(model.parameters.dtype)}
-    hint = (f"call tinynn.config.set_floatx({dtypes.pop()!r}) before building the model"
-            if dtypes else "build the model with the saved architecture (layer names come from "
-            "the layer types and their order), or rebuild it with tinynn.models.load_model")
-    raise CheckpointMismatchError(
-        f"checkpoint {str(reader.path)!r} does not match model {model.name!r} "
-        f"({len(problems)} difference{'s' * (len(problems) > 1)}); the model was not changed:\n"
-        + "\n".join(f"  - {problem}" for problem in problems) + f"\nhint: {hint}")
-
-
-def _describe(spec: tuple) -> str:
-    shape, dtype = spec
-    return f"{dtype} {tuple(shape)}"
-
-
-def _copy_weights(model, weights: dict[str, np.ndarray]) -> None:
-    """Copy into the model's parameter buffer (the layers' views stay valid)."""
-    for name, array in weights.items():
-        where, _ = model.layout[name]
-        model.parameters[where] = array.ravel()
-

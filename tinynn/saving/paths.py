@@ -1,8 +1,7 @@
-"""File-name rules: ``.npz`` for whole models, ``.weights.npz`` for weights only.
-
-Names ending in ``.keras`` or ``.h5`` (``.weights.h5`` included) are reserved for the Keras
-format, which tinynn does not read or write yet; they are refused with a clear message rather
-than written in another format under a misleading name.
+"""File-name rules. tinynn's format: ``.npz`` for whole models, ``.weights.npz`` for weights
+only. Keras's: ``.keras`` for whole models, ``.weights.h5`` for weights only, both read and
+written; legacy ``.h5`` files (``model.save("m.h5")`` in Keras 2 or 3, or Keras 2's
+``save_weights("w.h5")``) are read only.
 """
 
 from __future__ import annotations
@@ -14,20 +13,21 @@ from ..errors import CheckpointError
 
 MODEL_SUFFIX = ".npz"
 WEIGHTS_SUFFIX = ".weights.npz"
-KERAS_SUFFIXES = (".keras", ".h5")
+KERAS_MODEL_SUFFIX = ".keras"
+KERAS_WEIGHTS_SUFFIX = ".weights.h5"
+LEGACY_SUFFIX = ".h5"
 
 
 def _as_path(filepath, caller: str) -> Path:
     if not isinstance(filepath, (str, os.PathLike)):
         raise TypeError(f"{caller} expected a file path (str or os.PathLike), got "
                         f"{type(filepath).__name__}")
-    path = Path(filepath)
-    if path.name.endswith(KERAS_SUFFIXES):
-        raise CheckpointError(
-            f"{caller}: {str(path)!r} names the Keras format (.keras, .h5), which tinynn will "
-            f"support in a later version; use a name ending in {MODEL_SUFFIX} for a whole model "
-            f"or {WEIGHTS_SUFFIX} for weights only")
-    return path
+    return Path(filepath)
+
+
+def is_keras(path: Path) -> bool:
+    """True for the names of Keras files (``.keras``, ``.h5``)."""
+    return path.name.endswith((KERAS_MODEL_SUFFIX, LEGACY_SUFFIX))
 
 
 def save_path(filepath, weights_only: bool, caller: str) -> Path:
@@ -38,22 +38,36 @@ def save_path(filepath, weights_only: bool, caller: str) -> Path:
     """
     path = _as_path(filepath, caller)
     name = path.name
-    if weights_only and not name.endswith(WEIGHTS_SUFFIX):
+    if weights_only:
+        if name.endswith((WEIGHTS_SUFFIX, KERAS_WEIGHTS_SUFFIX)):
+            return path
         raise CheckpointError(
-            f"{caller} expected a path ending in {WEIGHTS_SUFFIX} (weights only), got "
-            f"{str(path)!r}" + (": files ending in just .npz hold a whole model, written by "
-                                "model.save" if name.endswith(MODEL_SUFFIX) else ""))
-    if not weights_only and name.endswith(WEIGHTS_SUFFIX):
+            f"{caller} expected a path ending in {WEIGHTS_SUFFIX} (tinynn) or "
+            f"{KERAS_WEIGHTS_SUFFIX} (Keras), got {str(path)!r}" + _why_not(name, weights_only))
+    suffix = next((s for s in (WEIGHTS_SUFFIX, KERAS_WEIGHTS_SUFFIX) if name.endswith(s)), None)
+    if suffix:
         raise CheckpointError(
-            f"{caller}: {str(path)!r} ends in {WEIGHTS_SUFFIX}, the extension of weights-only "
-            f"files: use save_weights for those, or a name like 'model{MODEL_SUFFIX}' for the "
-            "whole model")
-    if not name.endswith(MODEL_SUFFIX):
-        raise CheckpointError(f"{caller} expected a path ending in {MODEL_SUFFIX}, got "
-                              f"{str(path)!r}")
-    return path
+            f"{caller}: {str(path)!r} ends in {suffix}, the extension of weights-only files: use "
+            f"save_weights for those, or a name like 'model{MODEL_SUFFIX}' or "
+            f"'model{KERAS_MODEL_SUFFIX}' for the whole model")
+    if name.endswith((MODEL_SUFFIX, KERAS_MODEL_SUFFIX)):
+        return path
+    raise CheckpointError(f"{caller} expected a path ending in {MODEL_SUFFIX} (tinynn) or "
+                          f"{KERAS_MODEL_SUFFIX} (Keras), got {str(path)!r}"
+                          + _why_not(name, weights_only))
+
+
+def _why_not(name: str, weights_only: bool) -> str:
+    """The reason a familiar but refused extension is refused."""
+    if name.endswith(LEGACY_SUFFIX):
+        return (": tinynn reads legacy .h5 files but writes Keras's current formats, "
+                f"{KERAS_MODEL_SUFFIX} and {KERAS_WEIGHTS_SUFFIX}")
+    if weights_only and name.endswith((MODEL_SUFFIX, KERAS_MODEL_SUFFIX)):
+        return ": files ending in just .npz or .keras hold a whole model, written by model.save"
+    return ""
 
 
 def load_path(filepath, caller: str) -> Path:
-    """``filepath`` as a Path; any name but the reserved Keras ones (the content decides)."""
+    """``filepath`` as a Path; Keras names go to the Keras reader, any other name to tinynn's
+    (the content decides)."""
     return _as_path(filepath, caller)

@@ -55,13 +55,13 @@ def model_from_config(config: dict, shapes: dict[str, tuple]):
             raise TinyNNError(f"unknown layer type {entry['class_name']!r}: expected one of "
                               f"tinynn's layers {sorted(LAYER_TYPES)}")
         model.add(cls.from_config(entry["config"]))
-    with _declared_weights_only(model.layers, shapes):
+    with declared_weights_only(model.layers, shapes):
         model.build()
     return model
 
 
 @contextlib.contextmanager
-def _declared_weights_only(model_layers: list, shapes: dict[str, tuple]):
+def declared_weights_only(model_layers: list, shapes: dict[str, tuple]):
     """While building, let ``layer.add_weight`` create only the parameters in ``shapes``."""
     def guard(layer):
         def add_weight(key, shape, initializer, rng):

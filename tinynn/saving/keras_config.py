@@ -1,0 +1,350 @@
+"""Keras model and compile configs (JSON) to tinynn objects and back, through fixed tables.
+
+Reading accepts Keras 3 and Keras 2 (tf.keras) Sequential configs. Each Keras class maps to a
+tinynn class through ``LAYERS``; each Keras argument is either passed on (``LAYERS``), or one
+tinynn has no counterpart for and accepted only at the value that makes it a no-op
+(``NEUTRAL``, e.g. ``dilation_rate=(1, 1)``, ``kernel_regularizer=None``). Anything else, a
+``BatchNormalization`` layer, ``Conv2D(dilation_rate=2)``, ``data_format="channels_first"``, an
+unknown argument, raises UnsupportedKerasFeatureError naming the layer and the argument. A
+malformed config raises KeyError, TypeError or ValueError (the loader reports a damaged file).
+
+Writing produces the config Keras 3.15 writes for the same model (``model_config``).
+"""
+
+from __future__ import annotations
+
+from .. import activations, layers, losses, optimizers
+from ..errors import CheckpointError, TinyNNError, UnsupportedKerasFeatureError
+
+#: Keras class name -> (tinynn class, the Keras arguments it takes under the same name).
+LAYERS = {
+    "Dense": (layers.Dense, ("units", "activation", "use_bias", "kernel_initializer",
+                             "bias_initializer")),
+    "Conv2D": (layers.Conv2D, ("filters", "kernel_size", "strides", "padding", "activation",
+                               "use_bias", "kernel_initializer", "bias_initializer")),
+    "MaxPooling2D": (layers.MaxPooling2D, ("pool_size", "strides", "padding")),
+    "Flatten": (layers.Flatten, ()),
+    "Dropout": (layers.Dropout, ("rate", "seed")),
+    "Activation": (layers.Activation, ("activation",)),
+}
+LAYERS["MaxPool2D"] = LAYERS["MaxPooling2D"]
+_INPUT_KEYS = ("batch_shape", "batch_input_shape")  # Keras 3, Keras 2
+
+#: Keras arguments without a tinynn counterpart, and the values at which they change nothing.
+NEUTRAL = {
+    "trainable": (True,), "data_format": ("channels_last", None),
+    "dilation_rate": ([1, 1], 1), "groups": (1,), "noise_shape": (None,),
+    "kernel_regularizer": (None,), "bias_regularizer": (None,), "activity_regularizer": (None,),
+    "kernel_constraint": (None,), "bias_constraint": (None,), "quantization_config": (None,),
+    "lora_rank": (None,), "lora_alpha": (None,), "sparse": (False,), "ragged": (False,),
+    "optional": (False,),
+}
+_FLOAT_TYPES = ("float32", "float64")
+
+#: Keras initializer classes <-> tinynn initializer names. The initializers' own configs (a
+#: seed) are not kept: a loaded model's weights come from the file.
+INITIALIZERS = {"GlorotUniform": "glorot_uniform", "HeUniform": "he_uniform",
+                "HeNormal": "he_normal", "Zeros": "zeros", "Ones": "ones"}
+_SEEDED = ("GlorotUniform", "HeUniform", "HeNormal")
+
+
+# -- reading: layers ----------------------------------------------------------------------------
+def _unsupported(what: str, hint: str = "") -> UnsupportedKerasFeatureError:
+    return UnsupportedKerasFeatureError(f"{what} is not supported by tinynn"
+                                        + (f": {hint}" if hint else ""))
+
+
+def sequential_layers(config: dict) -> tuple[str, list[dict]]:
+    """The model name and the layer entries of a Keras Sequential config."""
+    if config["class_name"] != "Sequential":
+        raise _unsupported(f"a Keras {config['class_name']!r} model",
+                           "tinynn builds Sequential models only")
+    body = config["config"]
+    if isinstance(body, list):  # Keras 2.0's form: the layer list itself
+        return "sequential", body
+    return str(body.get("name", "sequential")), list(body["layers"])
+
+
+def layer_class_names(config: dict) -> list[str]:
+    """The class names of a Sequential config's layers, InputLayer excluded (the order Keras
+    3's weight files follow)."""
+    return [entry["class_name"] for entry in sequential_layers(config)[1]
+            if entry["class_name"] != "InputLayer"]
+
+
+def model_layers(config: dict) -> tuple[str, tuple, list[tuple[str, layers.Layer]]]:
+    """``(name, input_shape, [(Keras class name, tinynn layer), ...])`` for a Sequential
+    config; the input shape excludes the batch axis."""
+    name, entries = sequential_layers(config)
+    input_shape = None
+    built = []
+    for entry in entries:
+        class_name, options = entry["class_name"], dict(entry["config"])
+        shape = next((options.pop(key) for key in _INPUT_KEYS if key in options), None)
+        if shape is not None and input_shape is None:
+            input_shape = _input_shape(shape)
+        if class_name == "InputLayer":
+            _check_neutral("InputLayer", options, ("name", "dtype", "shape"))
+            input_shape = input_shape or _input_shape([None, *options.get("shape", [])])
+        else:
+            built.append((class_name, _layer(class_name, options)))
+    input_shape = input_shape or _build_input_shape(config)
+    if input_shape is None:
+        raise _unsupported("a model without an input shape", "it was never built, so it has "
+                           "no weights: save it after building it")
+    return name, input_shape, built
+
+
+def _input_shape(batch_shape) -> tuple:
+    shape = tuple(batch_shape)[1:]
+    if not shape or not all(type(dim) is int and dim > 0 for dim in shape):
+        raise _unsupported(f"input shape {list(batch_shape)}", "every dimension but the batch "
+                           "axis must be a known size")
+    return shape
+
+
+def _build_input_shape(config: dict) -> tuple | None:
+    shape = config.get("build_config", {}).get("input_shape")
+    if shape is None and isinstance(config["config"], dict):
+        shape = config["config"].get("build_input_shape")
+    return None if shape is None else _input_shape(shape)
+
+
+def _layer(class_name: str, options: dict) -> layers.Layer:
+    name = options.get("name")
+    if not isinstance(name, (str, type(None))):
+        raise TypeError(f"a {class_name} layer's name is {name!r}, expected a string")
+    if class_name not in LAYERS:
+        raise _unsupported(f"Keras layer {name!r} of type {class_name}", "tinynn has the "
+                           f"layers {', '.join(sorted(LAYERS))} (and InputLayer)")
+    cls, taken = LAYERS[class_name]
+    where = f"Keras layer {name!r} ({class_name})"
+    _check_neutral(where, options, ("name", "dtype", *taken))
+    kwargs = {key: _argument(where, key, options[key]) for key in taken if key in options}
+    try:
+        return cls(name=name, **kwargs)
+    except TinyNNError as error:
+        raise _unsupported(f"{where} with {kwargs}", str(error)) from error
+
+
+def _check_neutral(where: str, options: dict, taken: tuple) -> None:
+    dtype = options.get("dtype")
+    if isinstance(dtype, dict):  # a DTypePolicy (Keras 3) or Policy (Keras 2)
+        dtype = dtype["config"]["name"]
+    if dtype is not None and dtype not in _FLOAT_TYPES:
+        raise _unsupported(f"{where} with dtype {dtype!r}", f"tinynn computes in one of "
+                           f"{_FLOAT_TYPES}, set by tinynn.config.set_floatx")
+    for key, value in options.items():
+        if key in taken:
+            continue
+        if key not in NEUTRAL:
+            raise _unsupported(f"{where} argument {key}={value!r}")
+        if value not in NEUTRAL[key]:
+            raise _unsupported(f"{where} with {key}={value!r}",
+                               f"tinynn supports only {key}={NEUTRAL[key][0]!r}")
+
+
+def _argument(where: str, key: str, value):
+    """A Keras argument's value as tinynn takes it."""
+    if key == "activation":
+        try:
+            activations.get(value if isinstance(value, (str, type(None))) else repr(value))
+        except TinyNNError as error:
+            raise _unsupported(f"{where} with activation={value!r}", str(error)) from error
+    if key.endswith("_initializer"):
+        return _initializer(where, key, value)
+    return value
+
+
+def _initializer(where: str, key: str, value) -> str:
+    if isinstance(value, str) and value in INITIALIZERS.values():
+        return value
+    class_name = value.get("class_name") if isinstance(value, dict) else None
+    if class_name not in INITIALIZERS:
+        raise _unsupported(f"{where} with {key}={value!r}", f"tinynn has {sorted(INITIALIZERS)}")
+    return INITIALIZERS[class_name]
+
+
+# -- reading: compile settings ------------------------------------------------------------------
+_OPTIMIZERS = {"Adam": (optimizers.Adam, ("learning_rate", "beta_1", "beta_2", "epsilon")),
+               "SGD": (optimizers.SGD, ("learning_rate", "momentum", "nesterov"))}
+_OPTIMIZER_NEUTRAL = {
+    "amsgrad": (False,), "weight_decay": (None, 0, 0.0), "clipnorm": (None,),
+    "global_clipnorm": (None,), "clipvalue": (None,), "use_ema": (False,),
+    "ema_overwrite_frequency": (None,), "loss_scale_factor": (None,),
+    "gradient_accumulation_steps": (None,), "is_legacy_optimizer": (False,),
+    "decay": (0, 0.0)}
+_OPTIMIZER_IGNORED = ("name", "ema_momentum", "jit_compile")  # no effect without their feature
+_LOSSES = {"SparseCategoricalCrossentropy": losses.SparseCategoricalCrossentropy,
+           "CategoricalCrossentropy": losses.CategoricalCrossentropy,
+           "MeanSquaredError": losses.MeanSquaredError}
+_LOSS_NEUTRAL = {"reduction": ("sum_over_batch_size", "auto", None), "ignore_class": (None,),
+                 "label_smoothing": (0, 0.0), "axis": (-1,)}
+_ACCURACY = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy")
+
+
+def compile_arguments(config: dict) -> tuple:
+    """``(optimizer, loss, metrics)`` for ``model.compile`` from a Keras 3 ``compile_config``
+    or a legacy ``training_config``."""
+    for key in ("loss_weights", "weighted_metrics"):
+        if config.get(key):
+            raise _unsupported(f"compile setting {key}={config[key]!r}")
+    default = "rmsprop"  # what Keras compiles with when the config names no optimizer
+    optimizer = config.get("optimizer", config.get("optimizer_config", default))
+    return (_optimizer(optimizer), _loss(config["loss"]),
+            _metrics(config.get("metrics") or []))
+
+
+def _optimizer(value) -> optimizers.Optimizer:
+    if isinstance(value, str):
+        try:
+            return optimizers.get(value)
+        except TinyNNError as error:
+            raise _unsupported(f"the Keras optimizer {value!r}", str(error)) from error
+    class_name = value["class_name"].removeprefix("Custom>")  # tf.keras 2.11+'s legacy tag
+    if class_name not in _OPTIMIZERS:
+        raise _unsupported(f"the Keras optimizer {class_name}",
+                           f"tinynn has {sorted(_OPTIMIZERS)}")
+    cls, taken = _OPTIMIZERS[class_name]
+    options = dict(value["config"])
+    for key, option in options.items():
+        if key in taken or key in _OPTIMIZER_IGNORED:
+            continue
+        if option not in _OPTIMIZER_NEUTRAL.get(key, ()):
+            raise _unsupported(f"{class_name} optimizer argument {key}={option!r}")
+    if isinstance(options.get("learning_rate"), dict):
+        raise _unsupported(f"{class_name} with a learning-rate schedule",
+                           "use tinynn.callbacks.LearningRateScheduler")
+    return cls(**{key: options[key] for key in taken if key in options})
+
+
+def _loss(value) -> losses.Loss:
+    if isinstance(value, str):
+        try:
+            return losses.get(value)
+        except TinyNNError as error:
+            raise _unsupported(f"the Keras loss {value!r}", str(error)) from error
+    if not isinstance(value, dict) or value.get("class_name") not in _LOSSES:
+        raise _unsupported(f"the Keras loss {value!r}", f"tinynn has {sorted(_LOSSES)}")
+    options = dict(value["config"])
+    for key, option in options.items():
+        if key not in ("name", "from_logits") and option not in _LOSS_NEUTRAL.get(key, ()):
+            raise _unsupported(f"loss argument {key}={option!r}")
+    cls = _LOSSES[value["class_name"]]
+    return cls(from_logits=options.get("from_logits", False)) if issubclass(
+        cls, losses._CrossentropyBase) else cls()
+
+
+def _metrics(values: list) -> list[str]:
+    flat = []
+    for value in values:  # Keras 2 nests a list per output
+        flat += value if isinstance(value, list) else [value]
+    names = [value["config"]["name"] if isinstance(value, dict) else value for value in flat]
+    for name in names:
+        if name not in _ACCURACY:
+            raise _unsupported(f"the metric {name!r}", "tinynn has accuracy")
+    return ["accuracy"] * bool(names)
+
+
+# -- writing ------------------------------------------------------------------------------------
+def model_config(model) -> dict:
+    """The ``config.json`` Keras 3.15 writes for the same Sequential model (with the compile
+    settings if the model is compiled)."""
+    dtype = str(model.parameters.dtype)
+    batch_shape = [None, *model.input_shape]
+    entries = [_entry("InputLayer", {"batch_shape": batch_shape, "dtype": dtype,
+                                     "sparse": False, "ragged": False, "name": "input_layer",
+                                     "optional": False})]
+    shape = model.input_shape
+    for layer in model.layers:
+        entries.append(_layer_entry(layer, shape, dtype))
+        shape = layer.compute_output_shape(shape)
+    config = {"module": "keras", "class_name": "Sequential",
+              "config": {"name": model.name, "trainable": True, "dtype": _policy(dtype),
+                         "layers": entries, "build_input_shape": batch_shape},
+              "registered_name": None, "build_config": {"input_shape": batch_shape}}
+    if model.optimizer is not None and model.loss is not None:
+        config["compile_config"] = compile_config(model)
+    return config
+
+
+def _entry(class_name: str, config: dict, module: str = "keras.layers") -> dict:
+    return {"module": module, "class_name": class_name, "config": config,
+            "registered_name": None}
+
+
+def _policy(dtype: str) -> dict:
+    return _entry("DTypePolicy", {"name": dtype}, module="keras")
+
+
+def _layer_entry(layer, input_shape: tuple, dtype: str) -> dict:
+    class_name = type(layer).__name__
+    if LAYERS.get(class_name, (None,))[0] is not type(layer):
+        raise CheckpointError(
+            f"cannot save layer {layer.name!r} of type {class_name} in the Keras format, which "
+            f"names only Keras's layers {sorted(LAYERS)}; save the weights alone with "
+            "save_weights and rebuild the model in code")
+    config = {"name": layer.name, "trainable": True, "dtype": _policy(dtype),
+              **_LAYER_OPTIONS[class_name](layer)}
+    entry = _entry(class_name, config)
+    if class_name in ("Dense", "Conv2D", "Flatten"):  # the layers Keras builds for a shape
+        entry["build_config"] = {"input_shape": [None, *input_shape]}
+    return entry
+
+
+def _initializer_entry(initializer) -> dict:
+    name = initializer if isinstance(initializer, str) else initializer.name
+    class_name = {value: key for key, value in INITIALIZERS.items()}[name]
+    config = ({"seed": None, "input_axes": None, "output_axes": None}
+              if class_name in _SEEDED else {})
+    return _entry(class_name, config, module="keras.initializers")
+
+
+def _weights_options(layer) -> dict:
+    return {"activation": layer.activation.name, "use_bias": layer.use_bias,
+            "kernel_initializer": _initializer_entry(layer.kernel_initializer),
+            "bias_initializer": _initializer_entry(layer.bias_initializer),
+            "kernel_regularizer": None, "bias_regularizer": None}
+
+
+_LAYER_OPTIONS = {
+    "Dense": lambda layer: {"units": layer.units, **_weights_options(layer),
+                            "kernel_constraint": None, "bias_constraint": None,
+                            "quantization_config": None},
+    "Conv2D": lambda layer: {
+        "filters": layer.filters, "kernel_size": list(layer.kernel_size),
+        "strides": list(layer.strides), "padding": layer.padding,
+        "data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1,
+        **_weights_options(layer), "activity_regularizer": None, "kernel_constraint": None,
+        "bias_constraint": None},
+    "MaxPooling2D": lambda layer: {"pool_size": list(layer.pool_size),
+                                   "padding": layer.padding, "strides": list(layer.strides),
+                                   "data_format": "channels_last"},
+    "Flatten": lambda layer: {"data_format": "channels_last"},
+    "Dropout": lambda layer: {"rate": layer.rate, "seed": layer.seed, "noise_shape": None},
+    "Activation": lambda layer: {"activation": layer.activation.name},
+}
+
+
+def compile_config(model) -> dict:
+    """Keras 3's ``compile_config`` for tinynn's optimizer, loss and metrics."""
+    optimizer, loss = model.optimizer, model.loss
+    if type(optimizer) not in (optimizers.Adam, optimizers.SGD) or type(loss) not in (
+            *_LOSSES.values(),):
+        raise CheckpointError(
+            f"cannot save the compile settings in the Keras format: {type(optimizer).__name__} "
+            f"and {type(loss).__name__} must be tinynn's Adam or SGD and one of its losses; "
+            "compile with built-in ones, or save with save_weights")
+    options = optimizer.get_config()
+    return {"optimizer": _entry(type(optimizer).__name__, options, module="keras.optimizers"),
+            "loss": _loss_entry(loss), "loss_weights": None, "metrics": list(model.metrics),
+            "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
+            "jit_compile": False}
+
+
+def _loss_entry(loss: losses.Loss):
+    if not loss.from_logits:
+        return loss.name
+    class_name = {cls: name for name, cls in _LOSSES.items()}[type(loss)]
+    return _entry(class_name, {"name": loss.name, "reduction": "sum_over_batch_size",
+                               "from_logits": True}, module="keras.losses")

@@ -383,3 +383,26 @@ def test_set_random_seed_makes_unseeded_models_reproducible():
     second = [small_model(seed=None).get_weights()[0] for _ in range(2)]
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
     assert not np.array_equal(first[0], first[1])
+
+
+def test_training_backward_skips_the_unused_input_gradient_with_the_same_parameter_gradients(
+        monkeypatch):
+    model = small_model()
+    x, y = model._prepare(*blobs(12))
+    calls = []
+    first_dense = model.layers[1]
+    original = type(first_dense).linear_backward
+
+    def spy(self, dz):
+        dx = original(self, dz)
+        calls.append((self.name, dx is None))
+        return dx
+    monkeypatch.setattr(type(first_dense), "linear_backward", spy)
+    model.compute_loss_and_gradients(x, y)  # training: the first Dense's dx is never needed
+    skipped = model.gradients.copy()
+    assert calls == [("dense_1", False), ("dense", True)]
+    fused = model._fused_softmax
+    out = model._forward(x, training=True, logits=fused)
+    dx = model._backward(model._loss_and_gradient(y, out, fused)[1], fused, input_gradient=True)
+    assert dx.shape == x.shape and calls[-1] == ("dense", False)
+    np.testing.assert_array_equal(model.gradients, skipped)

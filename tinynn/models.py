@@ -173,13 +173,22 @@ class Sequential:
         last = self.layers[-1]
         return last.forward_logits(x, training) if logits else last.forward(x, training)
 
-    def _backward(self, dout: np.ndarray, logits: bool) -> np.ndarray:
-        """Fill every layer's grads from d(loss)/d(out); return d(loss)/d(input)."""
+    def _backward(self, dout: np.ndarray, logits: bool, input_gradient: bool = False):
+        """Fill every layer's grads from d(loss)/d(out). Returns d(loss)/d(input) when
+        ``input_gradient``; otherwise None, and no layer computes a gradient nobody uses: the
+        first layer with parameters skips its dx (for the CNN, conv1's col2im) and the
+        parameter-free layers before it are not run backward at all."""
+        first = 0 if input_gradient else next(
+            (i for i, layer in enumerate(self.layers) if layer.params), len(self.layers) - 1)
+        for i, layer in enumerate(self.layers):
+            layer.compute_input_gradient = i > first or input_gradient
         last = self.layers[-1]
         grad = last.backward_logits(dout) if logits else last.backward(dout)
-        for layer in reversed(self.layers[:-1]):
+        for layer in reversed(self.layers[first:-1]):
             grad = layer.backward(grad)
-        return grad
+        for layer in self.layers[:first]:
+            layer._cache.clear()  # their backward would only produce d(input)
+        return grad if input_gradient else None
 
     def _loss_and_gradient(self, y, out, logits: bool) -> tuple[np.ndarray, np.ndarray]:
         """Per-sample losses (N,) and d(mean loss)/d(out)."""

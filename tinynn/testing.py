@@ -129,7 +129,7 @@ def check_model_gradients(model, x: np.ndarray, y, *, rng: np.random.Generator |
     out = model._forward(x, training=True, logits=fused)
     _, dout = model._loss_and_gradient(y, out, fused)
     grads_by_key = {}
-    first_dx = model._backward(dout, fused)
+    first_dx = model._backward(dout, fused, input_gradient=True)
     for layer in model.layers:
         for key, grad in layer.grads.items():
             grads_by_key[(layer, key)] = grad.copy()

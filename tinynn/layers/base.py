@@ -33,6 +33,9 @@ class Layer:
     #: Layers that draw random numbers in training (Dropout) set this; the model then assigns its
     #: dropout Generator to ``layer.rng`` after ``build``.
     uses_training_rng = False
+    #: The model sets this to False on its first layer with parameters: its ``backward`` then
+    #: only fills ``grads`` and returns None instead of d(input), which nobody would use.
+    compute_input_gradient = True
 
     def __init__(self, name: str | None = None, input_shape: tuple | None = None):
         self.name = name

@@ -109,6 +109,8 @@ class Conv2D(ActivationMixin, Layer):
         np.matmul(cols.T, dz, out=dkernel)  # (KH*KW*C, N*OH*OW) @ (N*OH*OW, F)
         if self.use_bias:
             np.sum(dz, axis=0, out=self.grads["bias"])
+        if not self.compute_input_gradient:
+            return None
         dcols = np.matmul(dz, kernel.T, out=cols)  # (N*OH*OW, F) @ (F, KH*KW*C), into cols
         return ops.col2im(dcols, (n, *self.input_shape), *self.window)
 

@@ -136,6 +136,8 @@ class Dense(ActivationMixin, Layer):
         np.matmul(x.T, dz, out=self.grads["kernel"])  # (in, N) @ (N, units) -> (in, units)
         if self.use_bias:
             np.sum(dz, axis=0, out=self.grads["bias"])
+        if not self.compute_input_gradient:
+            return None
         return dz @ self.params["kernel"].T  # (N, units) @ (units, in) -> (N, in)
 
     def get_config(self):

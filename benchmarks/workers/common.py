@@ -105,6 +105,27 @@ def result(epoch_seconds: list[float], measured: dict, params: int, framework: d
             "framework_info": framework}
 
 
+def train_keras_style(api, model, spec: dict, model_spec: ModelSpec,
+                      describe: Callable[[object], dict]) -> dict:
+    """Compile, fit (each epoch timed) and measure inference of a Sequential ``model`` of a
+    Keras-style ``api`` (``keras`` or ``tinynn``: the same names and arguments). Returns the
+    worker's result; ``describe(model)`` gives its framework entry, read after training."""
+    x_train, y_train, x_test, y_test = load_data(spec["data"], model_spec)
+    optimizer = getattr(api.optimizers, model_spec.optimizer)(
+        learning_rate=model_spec.learning_rate)
+    model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
+    timer = epoch_timer(api.callbacks.Callback)
+    history = model.fit(x_train, y_train, batch_size=spec["batch_size"],
+                        epochs=spec["epochs"], verbose=0, callbacks=[timer])
+    batch = spec["inference_batch_size"]
+    measured = inference(
+        lambda x, y: model.evaluate(x, y, batch_size=batch, verbose=0)[0],
+        lambda x: model.predict(x, batch_size=batch, verbose=0),
+        x_test, y_test, y_test, batch)
+    return result(timer.seconds, {**last_epoch(history.history), **measured},
+                  model.count_params(), describe(model))
+
+
 def skipped(error: ImportError) -> dict:
     """The result of a worker whose framework cannot be imported."""
     return {"status": "skipped", "reason": f"not installed ({error})"}

@@ -33,24 +33,10 @@ def main(spec: dict, model_spec: ModelSpec) -> dict:
     except ImportError as error:
         return common.skipped(error)
     keras.utils.set_random_seed(spec["seed"])
-    x_train, y_train, x_test, y_test = common.load_data(spec["data"], model_spec)
     model = keras.Sequential(keras_style_layers(keras.layers, model_spec))
-    optimizer = getattr(keras.optimizers, model_spec.optimizer)(
-        learning_rate=model_spec.learning_rate)
-    model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
-    timer = common.epoch_timer(keras.callbacks.Callback)
-    history = model.fit(x_train, y_train, batch_size=spec["batch_size"],
-                        epochs=spec["epochs"], verbose=0, callbacks=[timer])
-    batch = spec["inference_batch_size"]
-    measured = common.inference(
-        lambda x, y: model.evaluate(x, y, batch_size=batch, verbose=0)[0],
-        lambda x: model.predict(x, batch_size=batch, verbose=0),
-        x_test, y_test, y_test, batch)
-    framework = {"version": keras.__version__, "backend": backend,
-                 "jit_compile": bool(model.jit_compile), **threads}
-    return common.result(timer.seconds, {**common.last_epoch(history.history), **measured},
-                         model.count_params(), framework)
-
+    return common.train_keras_style(keras, model, spec, model_spec, lambda trained: {
+        "version": keras.__version__, "backend": backend,
+        "jit_compile": bool(trained.jit_compile), **threads})
 
 if __name__ == "__main__":
     common.run(main)

@@ -6,9 +6,9 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
+import tinynn as tn  # first: it sets OpenBLAS's thread timeout before NumPy loads OpenBLAS
 
-import tinynn as tn
+import numpy as np  # noqa: I001
 from tinynn.datasets import fashion_mnist
 from tinynn.metrics import classification_report, confusion_matrix
 from tinynn.plotting import plot_confusion_matrix

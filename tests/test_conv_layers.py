@@ -12,7 +12,7 @@ import tinynn as tn
 from tinynn import models as models_module
 from tinynn.errors import DTypeError, ShapeError, TinyNNError
 from tinynn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, MaxPooling2D
-from tinynn.layers import conv as conv_module
+from tinynn.layers import conv_algorithms
 from tinynn.testing import check_layer_gradients, check_model_gradients, floatx
 
 from .helpers import check_layer
@@ -459,8 +459,8 @@ def test_conv2d_inference_unfolds_in_chunks_and_keeps_nothing(monkeypatch, rng):
     x = rng.standard_normal((7, 9, 8, 3))
     expected = layer.forward(x, training=True)
     layer._cache.clear()
-    per_sample = 9 * 4 * 27 * 8  # OH * OW * KH*KW*C * float64 bytes
-    monkeypatch.setattr(conv_module, "INFERENCE_COLS_BYTES", 2 * per_sample)  # chunks of 2
+    per_sample = 9 * 4 * 27 * 8  # OH * OW * KH*KW*C * float64 bytes (im2col: strides 2)
+    monkeypatch.setattr(conv_algorithms, "INFERENCE_CHUNK_BYTES", 2 * per_sample)  # chunks of 2
     np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
     assert not layer._cache
 
@@ -470,7 +470,7 @@ def test_conv2d_inference_memory_is_output_plus_one_chunk(rng):
     x = rng.standard_normal((1000, 14, 14, 32), dtype=np.float32)  # unfolded: 627 MB
     output_bytes = 1000 * 14 * 14 * 64 * 4
     peak = peak_bytes(lambda: layer.forward(x), lambda: layer.forward(x[:2]))
-    assert peak <= output_bytes + conv_module.INFERENCE_COLS_BYTES + 2**20
+    assert peak <= output_bytes + conv_algorithms.INFERENCE_CHUNK_BYTES + 2**20
 
 
 def test_reports_cnn_predict_on_10000_images_at_once_adds_at_most_512_mb():

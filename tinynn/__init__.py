@@ -8,7 +8,15 @@
                   metrics=["accuracy"])
 """
 
-from . import (
+import os as _os
+import sys as _sys
+
+if "numpy" not in _sys.modules:  # OpenBLAS reads it once, when NumPy loads the library
+    # BLAS threads sleep as soon as a product ends instead of spinning for ~0.1 s, so numba's
+    # parallel kernels between two products get the cores (tinynn.ops: "Threads").
+    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+from . import (  # noqa: E402
     activations,
     callbacks,
     config,

@@ -29,10 +29,13 @@ BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def thread_env(threads: int) -> dict[str, str]:
-    """Environment variables for a worker: BLAS and OpenMP pools of ``threads``; numba's of 1
-    (its kernels run between BLAS calls, and two pools of 2 threads oversubscribe 2 cores:
-    ANCHORS.md measured 84 ms vs 43 ms per CNN step)."""
-    return {**dict.fromkeys(BLAS_VARIABLES, str(threads)), "NUMBA_NUM_THREADS": "1"}
+    """Environment variables for a worker: BLAS, OpenMP and numba pools of ``threads`` each.
+    The pools take turns (numba's kernels run between BLAS calls); OPENBLAS_THREAD_TIMEOUT=4
+    makes BLAS's threads sleep as soon as a product ends, so they do not spin on the cores
+    numba needs (without it, a BLAS product plus a parallel Adam step measured 24 ms against
+    12 ms for the two alone)."""
+    return {**dict.fromkeys(BLAS_VARIABLES, str(threads)), "NUMBA_NUM_THREADS": str(threads),
+            "OPENBLAS_THREAD_TIMEOUT": "4"}
 
 
 def load_data(path: str, spec: ModelSpec) -> tuple[np.ndarray, ...]:
@@ -101,7 +104,8 @@ def result(epoch_seconds: list[float], measured: dict, params: int, framework: d
             "median_epoch_s": statistics.median(epoch_seconds[1:] or epoch_seconds),
             **measured, "params": int(params), "peak_rss_mb": peak_rss_mb(),
             "thread_env": {name: os.environ.get(name)
-                           for name in (*BLAS_VARIABLES, "NUMBA_NUM_THREADS")},
+                           for name in (*BLAS_VARIABLES, "NUMBA_NUM_THREADS",
+                                        "OPENBLAS_THREAD_TIMEOUT")},
             "framework_info": framework}
 
 

@@ -1,5 +1,7 @@
 """The ``Activation`` layer: an element-wise activation as its own layer."""
 
+import numpy as np
+
 from .. import activations
 from .base import Layer
 from .core import ActivationMixin
@@ -12,8 +14,10 @@ class Activation(ActivationMixin, Layer):
         super().__init__(name=name, input_shape=input_shape)
         self.activation = activations.get(activation)
 
-    def linear_forward(self, x, training=False):
+    def linear_forward(self, x, training=False, relu=False):
         self.check_input(x)
+        if relu:
+            return np.maximum(x, 0)
         return x.copy()  # the activation works in place: never on the caller's array
 
     def linear_backward(self, dz):

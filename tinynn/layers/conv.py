@@ -1,21 +1,15 @@
-"""Conv2D: Keras's 2-D convolution (a cross-correlation) over NHWC images, as im2col + matmul."""
+"""Conv2D: Keras's 2-D convolution (a cross-correlation) over NHWC images."""
 
 import numpy as np
 
-from .. import activations, ops
+from .. import activations
 from ..errors import DTypeError
 from ..ops.shapes import PADDINGS
 from ..validation import choice, int_tuple, positive_int
+from . import conv_algorithms
 from .base import Layer
-from .core import ActivationMixin, _initializer_name
+from .core import ActivationMixin, _initializer_name, add_bias
 from .spatial import check_images, window_geometry
-
-#: Inference unfolds (im2col) this many bytes of windows at a time, a chunk of whole samples,
-#: so that ``predict`` on a large batch never holds the full (N*OH*OW, KH*KW*C) matrix. Chunks
-#: that stay in cache are also faster: predicting 1,000 images with the reports' CNN took 265 ms
-#: at 16 MiB, 290 ms at 32 MiB and 365 ms at 64 MiB (8 MiB: slightly faster on an idle machine,
-#: much slower under CPU contention, where every small BLAS call waits for its threads).
-INFERENCE_COLS_BYTES = 16 * 2**20
 
 
 class Conv2D(ActivationMixin, Layer):
@@ -26,15 +20,16 @@ class Conv2D(ActivationMixin, Layer):
     (the extra pixel of an odd total at the bottom/right). Parameters: ``kernel``
     (KH, KW, C, filters), ``bias`` (filters,).
 
-    Training unfolds the batch into ``cols`` (N*OH*OW, KH*KW*C), computes ``cols @ kernel``
-    and keeps ``cols`` for backward, which then reuses it for d(cols); inference unfolds chunks
-    of samples of at most ``INFERENCE_COLS_BYTES`` into one buffer and keeps nothing. (A
-    workspace kept across training steps measured no faster than a fresh ``cols`` per step.)
+    ``algorithm`` (tinynn only): "im2col", "winograd" or "auto" (the default: Winograd for
+    stride-1 3x3 and 5x5 kernels over at least 8 channels, im2col otherwise; the environment
+    variable ``TINYNN_CONV_ALGORITHM`` overrides "auto"). See ``conv_algorithms``; after
+    ``build``, ``algorithm_used`` names the choice. Bias and ReLU are applied in the same pass
+    that writes the output.
     """
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
                  activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", name: str | None = None,
+                 bias_initializer="zeros", algorithm: str = "auto", name: str | None = None,
                  input_shape: tuple | None = None):
         super().__init__(name=name, input_shape=input_shape)
         self.filters = positive_int(filters, "Conv2D filters")
@@ -46,6 +41,9 @@ class Conv2D(ActivationMixin, Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+        self.algorithm = choice(algorithm, "Conv2D algorithm", conv_algorithms.ALGORITHMS)
+        self.algorithm_used: str | None = None
+        self._algorithm = None
 
     def _geometry(self, input_shape: tuple) -> tuple:
         return window_geometry(self, tuple(input_shape), self.kernel_size, self.strides,
@@ -64,60 +62,44 @@ class Conv2D(ActivationMixin, Layer):
                         self.kernel_initializer, rng)
         if self.use_bias:
             self.add_weight("bias", (self.filters,), self.bias_initializer, rng)
+        self.algorithm_used = conv_algorithms.choose(self.algorithm, self.kernel_size,
+                                                     self.strides, input_shape[2])
 
-    def _kernel_matrix(self) -> np.ndarray:
-        return self.params["kernel"].reshape(-1, self.filters)  # (KH, KW, C, F) -> (KH*KW*C, F)
+    def add_bias(self, z: np.ndarray, relu: bool) -> np.ndarray:
+        """In place: z (..., F) plus the bias, then ReLU if ``relu``."""
+        return add_bias(z, self.params.get("bias"), relu)
 
-    def _inference_linear(self, x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        """``im2col(x) @ kernel + bias`` (N*OH*OW, F), a chunk of samples at a time."""
-        per_sample = self.output_hw[0] * self.output_hw[1]
-        budget = INFERENCE_COLS_BYTES // (per_sample * kernel.shape[0] * x.itemsize)
-        chunk = max(1, min(budget, len(x)))  # samples per im2col
-        z = np.empty((len(x) * per_sample, self.filters), x.dtype)
-        cols = np.empty((chunk * per_sample, kernel.shape[0]), x.dtype)
-        for start in range(0, len(x), chunk):
-            part = x[start:start + chunk]
-            rows = slice(start * per_sample, (start + len(part)) * per_sample)
-            unfolded = ops.im2col(part, *self.window, out=cols[:len(part) * per_sample])
-            np.matmul(unfolded, kernel, out=z[rows])  # (rows, KH*KW*C) @ (KH*KW*C, F)
-            if self.use_bias:
-                z[rows] += self.params["bias"]
-        return z
+    def _compute(self):
+        """The algorithm object, made on first use: ``params`` are final by then (the model
+        moves them into its buffer after ``build``)."""
+        if self._algorithm is None or self._algorithm.name != self.algorithm_used:
+            self._algorithm = conv_algorithms.make(self.algorithm_used, self)
+        return self._algorithm
 
-    def linear_forward(self, x, training=False):
+    def linear_forward(self, x, training=False, relu=False):
         check_images(self, x)
         if x.dtype != self.params["kernel"].dtype:
             raise DTypeError(f"{self.describe()} expected {self.params['kernel'].dtype} input, "
                              f"got {x.dtype}")
-        kernel = self._kernel_matrix()
-        if not training:
-            z = self._inference_linear(x, kernel)
-        else:
-            cols = ops.im2col(x, *self.window)
-            z = cols @ kernel  # (N*OH*OW, KH*KW*C) @ (KH*KW*C, F) -> (N*OH*OW, F)
-            if self.use_bias:
-                z += self.params["bias"]
-            self._cache["cols"] = cols
+        z, saved = self._compute().forward(np.ascontiguousarray(x), training, relu)
+        if training:
+            self._cache["saved"] = saved
         return z.reshape(len(x), *self.output_hw, self.filters)  # (N*OH*OW, F) -> NHWC
 
     def linear_backward(self, dz):
-        (cols,) = self.pop_cache("cols")
-        n = len(dz)
-        dz = dz.reshape(-1, self.filters)  # (N, OH, OW, F) -> (N*OH*OW, F)
-        kernel = self._kernel_matrix()
-        dkernel = self.grads["kernel"].reshape(kernel.shape)  # a view: (KH*KW*C, F)
-        np.matmul(cols.T, dz, out=dkernel)  # (KH*KW*C, N*OH*OW) @ (N*OH*OW, F)
+        (saved,) = self.pop_cache("saved")
+        dz = np.ascontiguousarray(dz).reshape(-1, self.filters)  # (N, OH, OW, F) -> (.., F)
         if self.use_bias:
             np.sum(dz, axis=0, out=self.grads["bias"])
-        if not self.compute_input_gradient:
-            return None
-        dcols = np.matmul(dz, kernel.T, out=cols)  # (N*OH*OW, F) @ (F, KH*KW*C), into cols
-        return ops.col2im(dcols, (n, *self.input_shape), *self.window)
+        return self._compute().backward(dz, saved, self.compute_input_gradient)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding, "activation": self.activation.name,
-                "use_bias": self.use_bias,
-                "kernel_initializer": _initializer_name(self.kernel_initializer),
-                "bias_initializer": _initializer_name(self.bias_initializer)}
+        config = {**super().get_config(), "filters": self.filters,
+                  "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                  "padding": self.padding, "activation": self.activation.name,
+                  "use_bias": self.use_bias,
+                  "kernel_initializer": _initializer_name(self.kernel_initializer),
+                  "bias_initializer": _initializer_name(self.bias_initializer)}
+        if self.algorithm != "auto":
+            config["algorithm"] = self.algorithm
+        return config

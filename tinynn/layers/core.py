@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .. import activations
+from .. import activations, ops
 from ..errors import DTypeError, ShapeError
 from ..validation import positive_int
 from .base import Layer
@@ -11,15 +11,19 @@ from .base import Layer
 class ActivationMixin:
     """For layers computing ``activation(linear(x))``.
 
-    Subclasses implement ``linear_forward(x, training)`` and ``linear_backward(dz)``. The model
-    calls ``forward_logits``/``backward_logits`` on a softmax output layer to fuse softmax with
-    cross-entropy (computed from logits, so logits of 1e4 stay finite).
+    Subclasses implement ``linear_forward(x, training, relu)`` (``x @ kernel + bias``, passed
+    through ReLU in the same pass over memory when ``relu``) and ``linear_backward(dz)``. The
+    model calls ``forward_logits``/``backward_logits`` on a softmax output layer to fuse softmax
+    with cross-entropy (computed from logits, so logits of 1e4 stay finite).
     """
 
     activation: activations.Activation
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        a = self.activation.forward(self.linear_forward(x, training))
+        if isinstance(self.activation, activations.ReLU):
+            a = self.linear_forward(x, training, relu=True)
+        else:
+            a = self.activation.forward(self.linear_forward(x, training))
         if training:
             self._cache["a"] = a
         return a
@@ -119,14 +123,12 @@ class Dense(ActivationMixin, Layer):
                 f"{', '.join(map(str, input_shape))}): add Flatten() first"
             )
 
-    def linear_forward(self, x, training=False):
+    def linear_forward(self, x, training=False, relu=False):
         self.check_input(x, hint="add Flatten() first" if x.ndim > 2 else "")
         kernel = self.params["kernel"]
         if x.dtype != kernel.dtype:
             raise DTypeError(f"{self.describe()} expected {kernel.dtype} input, got {x.dtype}")
-        z = x @ kernel  # (N, in) @ (in, units) -> (N, units)
-        if self.use_bias:
-            z += self.params["bias"]
+        z = add_bias(x @ kernel, self.params.get("bias"), relu)  # (N, in) @ (in, units)
         if training:
             self._cache["x"] = x
         return z
@@ -145,6 +147,14 @@ class Dense(ActivationMixin, Layer):
                 "activation": self.activation.name, "use_bias": self.use_bias,
                 "kernel_initializer": _initializer_name(self.kernel_initializer),
                 "bias_initializer": _initializer_name(self.bias_initializer)}
+
+
+def add_bias(z: np.ndarray, bias: np.ndarray | None, relu: bool) -> np.ndarray:
+    """In place on ``z`` (..., F): add ``bias`` (F,) if given, then ReLU if ``relu``; one pass
+    over memory. Returns z."""
+    if bias is not None:
+        return ops.bias_activation(z, bias, relu)
+    return np.maximum(z, 0, out=z) if relu else z
 
 
 def _initializer_name(initializer) -> str:

@@ -11,10 +11,14 @@ Shape letters used in kernel docstrings: N batch, H W input size, C channels, F 
 KH KW kernel, SH SW strides, PH PW pool window, PT PB PL PR zero padding at the top, bottom,
 left and right, OH OW output, P parameters. Images are NHWC throughout.
 
-Threads: every numba kernel is single-threaded (no ``prange``). The matrix products run in
-BLAS, which uses the cores; a second thread pool oversubscribes them (calibration on the
-2-core machine: a CNN training step took 84 ms with 2 BLAS + 2 numba threads, 43 ms with
-2 BLAS threads and single-threaded kernels).
+Threads: the kernels are parallel over images (or blocks of elements) with ``prange``, in
+numba's pool (``NUMBA_NUM_THREADS``); the matrix products run in BLAS's pool. The two pools take
+turns, but OpenBLAS's threads spin for about 0.1 s after each product and then fight numba's
+for the cores: measured here, a BLAS product followed by a parallel Adam step took 24 ms, the
+two alone 12 ms. ``OPENBLAS_THREAD_TIMEOUT=4`` makes them sleep at once (11.9 ms); ``import
+tinynn`` sets it when NumPy is not imported yet (OpenBLAS reads it only when it loads), the
+examples import tinynn first, and the benchmarks set it for their workers. Every parallel
+kernel writes disjoint elements per iteration, so results do not depend on the thread count.
 """
 
 import os
@@ -22,10 +26,11 @@ from pathlib import Path
 
 from . import reference
 
-KERNELS = ("sgd_update", "adam_update", "all_finite", "im2col", "col2im", "maxpool2d_forward",
-           "maxpool2d_backward")
-NUMBA_FASTER = frozenset({"sgd_update", "adam_update", "all_finite", "im2col", "col2im",
-                          "maxpool2d_forward", "maxpool2d_backward"})
+KERNELS = ("sgd_update", "adam_update", "all_finite", "relu_backward", "bias_activation",
+           "im2col", "col2im", "maxpool2d_forward", "maxpool2d_backward",
+           "winograd_input_transform", "winograd_input_transform_backward",
+           "winograd_output_transform", "winograd_output_transform_backward")
+NUMBA_FASTER = frozenset(KERNELS)
 
 
 def _cache_dir() -> str:

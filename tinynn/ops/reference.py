@@ -38,6 +38,21 @@ def all_finite(values) -> bool:
     return bool(np.isfinite(values).all())
 
 
+def relu_backward(a, da):
+    """d(input) of ReLU from its output ``a`` and d(output) ``da`` (same shapes): da where
+    a > 0, else 0. Returns a new array."""
+    return np.where(a > 0, da, da.dtype.type(0))
+
+
+def bias_activation(z, bias, relu: bool):
+    """In place: z += bias (broadcast over the last axis of length F), then ReLU if ``relu``.
+    Input shapes: z (..., F) C-contiguous, bias (F,). Returns z."""
+    z += bias
+    if relu:
+        np.maximum(z, 0, out=z)
+    return z
+
+
 # -- convolution and pooling (NHWC) -------------------------------------------------------------
 # Each kernel loops over the KH*KW (or PH*PW) window offsets and moves one strided slice of the
 # whole batch per offset: few Python iterations, each a vectorised copy or sum.
@@ -124,3 +139,81 @@ def maxpool2d_backward(dy, argmax, x_shape, PH, PW, SH, SW):
         kh, kw = divmod(k, PW)
         dx[:, kh:kh + SH * (OH - 1) + 1:SH, kw:kw + SW * (OW - 1) + 1:SW, :] += dy * (argmax == k)
     return dx
+
+
+# -- Winograd F(m x m, r x r) transforms (stride-1 convolution; matrices from ops.winograd) ------
+# Tiles: the output is cut into TH x TW tiles of m x m (TH = ceil(OH / m)); tile (th, tw) reads
+# the T x T input patch whose top-left corner is (th*m - PT, tw*m - PL), zero outside the image
+# (T = m + r - 1). Transform-domain arrays are (T*T, N*TH*TW, channels): one matrix per position
+# of the tile, rows in (n, th, tw) order, so the convolution is T*T independent matrix products.
+
+
+def _tiles(TH, TW, m, T):
+    """Index arrays (TH, T) and (TW, T) of the input rows and columns each tile reads."""
+    return (np.arange(TH)[:, None] * m + np.arange(T), np.arange(TW)[:, None] * m + np.arange(T))
+
+
+def winograd_input_transform(x, BT, m, PT, PL, TH, TW):
+    """V = BT d BT^T for every T x T input patch d of every channel.
+
+    Input shapes: x (N, H, W, C); BT (T, T). Output shape: V (T*T, N*TH*TW, C).
+    """
+    N, H, W, C = x.shape
+    T = BT.shape[0]
+    rows, cols = _tiles(TH, TW, m, T)
+    padded = np.zeros((N, TH * m + T - m, TW * m + T - m, C), x.dtype)  # zero beyond the image
+    h, w = min(H, padded.shape[1] - PT), min(W, padded.shape[2] - PL)
+    padded[:, PT:PT + h, PL:PL + w] = x[:, :h, :w]
+    patches = padded[:, rows[:, :, None, None], cols[None, None, :, :]]  # (N, TH, T, TW, T, C)
+    v = np.einsum("ai,nxiyjc,bj->abnxyc", BT, patches, BT)  # (T, T, N, TH, TW, C)
+    return np.ascontiguousarray(v.reshape(T * T, N * TH * TW, C))
+
+
+def winograd_input_transform_backward(dV, BT, x_shape, m, PT, PL, TH, TW):
+    """Adjoint of ``winograd_input_transform``: dd = BT^T dV BT per patch, added back onto the
+    image; overlapping patches sum, gradients falling on the padding are dropped.
+
+    Input shapes: dV (T*T, N*TH*TW, C); x_shape (N, H, W, C). Output shape: dx (N, H, W, C).
+    """
+    N, H, W, C = x_shape
+    T = BT.shape[0]
+    dv = dV.reshape(T, T, N, TH, TW, C)  # (T*T, N*TH*TW, C) split
+    dpatches = np.einsum("ai,abnxyc,bj->nxiyjc", BT, dv, BT)  # (N, TH, T, TW, T, C)
+    padded = np.zeros((N, TH * m + T - m, TW * m + T - m, C), dV.dtype)
+    for i in range(T):  # patch offsets: overlapping tiles are added one offset at a time
+        for j in range(T):
+            padded[:, i:i + TH * m:m, j:j + TW * m:m] += dpatches[:, :, i, :, j]
+    h, w = min(H, padded.shape[1] - PT), min(W, padded.shape[2] - PL)
+    dx = np.zeros(x_shape, dV.dtype)
+    dx[:, :h, :w] = padded[:, PT:PT + h, PL:PL + w]
+    return dx
+
+
+def winograd_output_transform(M, AT, bias, relu: bool, y) -> None:
+    """Write y = AT M AT^T per tile plus ``bias``, cropped to OH x OW, then ReLU if ``relu``.
+
+    Input shapes: M (T*T, N*TH*TW, F) with TH = ceil(OH / m); AT (m, T); bias (F,); y, the
+    C-contiguous output (N, OH, OW, F), written in place.
+    """
+    N, OH, OW, F = y.shape
+    m, T = AT.shape
+    TH, TW = -(-OH // m), -(-OW // m)
+    mt = M.reshape(T, T, N, TH, TW, F)  # (T*T, N*TH*TW, F) split
+    tiles = np.einsum("ia,abnxyf,jb->nxiyjf", AT, mt, AT)  # (N, TH, m, TW, m, F)
+    y[...] = tiles.reshape(N, TH * m, TW * m, F)[:, :OH, :OW]
+    bias_activation(y, bias, relu)
+
+
+def winograd_output_transform_backward(dy, AT, TH, TW):
+    """Adjoint of ``winograd_output_transform`` (without the bias): dM = AT^T dy AT per tile,
+    dy zero beyond OH x OW.
+
+    Input shapes: dy (N, OH, OW, F); AT (m, T). Output shape: dM (T*T, N*TH*TW, F).
+    """
+    N, OH, OW, F = dy.shape
+    m, T = AT.shape
+    padded = np.zeros((N, TH * m, TW * m, F), dy.dtype)
+    padded[:, :OH, :OW] = dy
+    tiles = padded.reshape(N, TH, m, TW, m, F)
+    dm = np.einsum("ia,nxiyjf,jb->abnxyf", AT, tiles, AT)  # (T, T, N, TH, TW, F)
+    return np.ascontiguousarray(dm.reshape(T * T, N * TH * TW, F))

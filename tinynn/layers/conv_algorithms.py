@@ -1,0 +1,178 @@
+"""How Conv2D computes: im2col + one matrix product, or Winograd minimal filtering.
+
+Both compute the same cross-correlation (Keras's Conv2D) with the same arguments; they differ in
+rounding and speed. Conv2D picks one per layer shape (``choose``), or takes the one its
+``algorithm`` argument or the ``TINYNN_CONV_ALGORITHM`` environment variable names.
+
+- ``im2col``: unfold every KH x KW window into a row, ``cols @ kernel``; any stride and shape.
+  Backward: ``cols^T @ dz`` for the kernel, ``dz @ kernel^T`` folded back (col2im) for the input.
+- ``winograd``: F(m x m, r x r) (``tinynn.ops.winograd``) for stride-1 square kernels: the
+  forward product and both gradients become T*T = (m + r - 1)^2 independent matrix products in
+  the transform domain, with 36 instead of 100 multiplications per 2x2 output tile for 5x5
+  kernels; the tile transforms run in numba, the products in BLAS.
+
+An algorithm object is made once per built layer and holds no data: a training ``forward``
+returns, beside its output, what ``backward`` needs (``cols``, or the transformed input and
+kernel), which the layer keeps in its cache until then.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .. import ops
+from ..errors import TinyNNError
+from ..ops import winograd
+
+ALGORITHMS = ("auto", "im2col", "winograd")
+ENVIRONMENT_VARIABLE = "TINYNN_CONV_ALGORITHM"
+#: Output tile size m of Winograd F(m x m, r x r) per kernel size r, from the kernel benchmark
+#: (``benchmarks/kernels.py``): larger tiles need fewer multiplications but larger transforms.
+WINOGRAD_TILE = {3: 2, 5: 2}
+#: ``auto`` uses Winograd from this many input channels on: with fewer, the transform-domain
+#: products are too thin for BLAS (conv1 of the reports' CNN has one channel).
+WINOGRAD_MIN_CHANNELS = 8
+#: Inference transforms (or unfolds) this many bytes of one chunk of samples at a time, so that
+#: ``predict`` on a large batch never holds the whole batch's transform: chunks that stay in
+#: cache are also faster (im2col, 1,000 images of the reports' CNN: 265 ms at 16 MiB,
+#: 365 ms at 64 MiB).
+INFERENCE_CHUNK_BYTES = 16 * 2**20
+
+
+def choose(requested: str, kernel_size: tuple, strides: tuple, channels: int) -> str:
+    """The algorithm a Conv2D uses: ``requested`` unless it is "auto", then the environment
+    variable if set, then Winograd for stride-1 square kernels of a size in ``WINOGRAD_TILE``
+    with at least ``WINOGRAD_MIN_CHANNELS`` input channels, else im2col."""
+    if requested == "auto":
+        requested = os.environ.get(ENVIRONMENT_VARIABLE, "auto").lower()
+        if requested not in ALGORITHMS:
+            raise TinyNNError(f"{ENVIRONMENT_VARIABLE} expected one of {ALGORITHMS}, got "
+                              f"{requested!r}")
+    fits = strides == (1, 1) and kernel_size[0] == kernel_size[1] in WINOGRAD_TILE
+    if requested == "winograd" and not fits:
+        raise TinyNNError(f"algorithm='winograd' needs strides (1, 1) and a square kernel of "
+                          f"size {sorted(WINOGRAD_TILE)}, got kernel_size={kernel_size}, "
+                          f"strides={strides}: use algorithm='im2col' or 'auto'")
+    if requested == "auto":
+        return "winograd" if fits and channels >= WINOGRAD_MIN_CHANNELS else "im2col"
+    return requested
+
+
+def make(name: str, layer) -> Im2col | Winograd:
+    """The algorithm object for a built Conv2D ``layer``."""
+    return (Winograd if name == "winograd" else Im2col)(layer)
+
+
+class Im2col:
+    """``cols @ kernel`` over the unfolded windows (see the module docstring)."""
+
+    name = "im2col"
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def forward(self, x: np.ndarray, training: bool, relu: bool) -> tuple:
+        """(N, H, W, C) -> (z (N*OH*OW, F) with bias (and ReLU) applied, saved for backward)."""
+        layer = self.layer
+        kernel = layer.params["kernel"].reshape(-1, layer.filters)  # (KH*KW*C, F)
+        per_sample = layer.output_hw[0] * layer.output_hw[1]
+        if training:
+            cols = ops.im2col(x, *layer.window)
+            z = cols @ kernel  # (N*OH*OW, KH*KW*C) @ (KH*KW*C, F)
+            return layer.add_bias(z, relu), cols
+        budget = INFERENCE_CHUNK_BYTES // (per_sample * kernel.shape[0] * x.itemsize)
+        chunk = max(1, min(budget, len(x)))  # samples per unfold
+        z = np.empty((len(x) * per_sample, layer.filters), x.dtype)
+        cols = np.empty((chunk * per_sample, kernel.shape[0]), x.dtype)
+        for start in range(0, len(x), chunk):
+            part = x[start:start + chunk]
+            rows = slice(start * per_sample, (start + len(part)) * per_sample)
+            unfolded = ops.im2col(part, *layer.window, out=cols[:len(part) * per_sample])
+            np.matmul(unfolded, kernel, out=z[rows])
+            layer.add_bias(z[rows], relu)
+        return z, None
+
+    def backward(self, dz: np.ndarray, cols: np.ndarray, input_gradient: bool):
+        """dz (N*OH*OW, F) -> fills grads; returns dx (N, H, W, C) if ``input_gradient``."""
+        layer = self.layer
+        kernel = layer.params["kernel"].reshape(-1, layer.filters)
+        np.matmul(cols.T, dz, out=layer.grads["kernel"].reshape(kernel.shape))
+        if not input_gradient:
+            return None
+        dcols = np.matmul(dz, kernel.T, out=cols)  # (N*OH*OW, F) @ (F, KH*KW*C), into cols
+        n = len(dz) // (layer.output_hw[0] * layer.output_hw[1])
+        return ops.col2im(dcols, (n, *layer.input_shape), *layer.window)
+
+
+class Winograd:
+    """F(m x m, r x r) Winograd convolution (see the module docstring).
+
+    Shapes: T = m + r - 1; the output is cut into TH x TW tiles of m x m; transform-domain
+    arrays are (T*T, N*TH*TW, channels); the kernel's transform U is (T*T, C, F).
+    """
+
+    name = "winograd"
+
+    def __init__(self, layer):
+        self.layer = layer
+        r = layer.kernel_size[0]
+        self.m = WINOGRAD_TILE[r]
+        dtype = layer.params["kernel"].dtype
+        self.AT, self.G, self.BT = (a.astype(dtype) for a in winograd.matrices(self.m, r))
+        self.tile = self.m + r - 1
+        oh, ow = layer.output_hw
+        self.tiles_hw = (-(-oh // self.m), -(-ow // self.m))  # TH, TW
+        _, _, _, _, self.PT, _, self.PL, _ = layer.window
+
+    def kernel_transform(self) -> np.ndarray:
+        """U = G g G^T for every (input channel, filter): (KH, KW, C, F) -> (T*T, C, F)."""
+        kernel = self.layer.params["kernel"]
+        rows = np.tensordot(self.G, kernel, axes=(1, 0))  # (T, KW, C, F)
+        u = np.tensordot(self.G, rows, axes=(1, 1))  # (T_b, T_a, C, F)
+        return np.ascontiguousarray(u.transpose(1, 0, 2, 3)).reshape(self.tile ** 2,
+                                                                      *kernel.shape[2:])
+
+    def _convolve(self, x: np.ndarray, U: np.ndarray, relu: bool, y: np.ndarray):
+        """Write one chunk's output into y (N, OH, OW, F); return its transform V."""
+        layer = self.layer
+        TH, TW = self.tiles_hw
+        V = ops.winograd_input_transform(x, self.BT, self.m, self.PT, self.PL, TH, TW)
+        M = np.matmul(V, U)  # (T*T, N*TH*TW, C) @ (T*T, C, F)
+        bias = layer.params.get("bias")
+        if bias is None:
+            bias = np.zeros(layer.filters, x.dtype)
+        ops.winograd_output_transform(M, self.AT, bias, relu, y)
+        return V
+
+    def forward(self, x: np.ndarray, training: bool, relu: bool) -> tuple:
+        """(N, H, W, C) -> (z (N*OH*OW, F) with bias (and ReLU) applied, saved for backward)."""
+        layer = self.layer
+        U = self.kernel_transform()
+        y = np.empty((len(x), *layer.output_hw, layer.filters), x.dtype)
+        if training:
+            return y.reshape(-1, layer.filters), (self._convolve(x, U, relu, y), U)
+        TH, TW = self.tiles_hw
+        per_sample = self.tile ** 2 * TH * TW * (x.shape[3] + layer.filters) * x.itemsize
+        chunk = max(1, min(INFERENCE_CHUNK_BYTES // per_sample, len(x)))
+        for start in range(0, len(x), chunk):
+            self._convolve(x[start:start + chunk], U, relu, y[start:start + chunk])
+        return y.reshape(-1, layer.filters), None
+
+    def backward(self, dz: np.ndarray, saved: tuple, input_gradient: bool):
+        """dz (N*OH*OW, F) -> fills grads; returns dx (N, H, W, C) if ``input_gradient``."""
+        layer, (V, U) = self.layer, saved
+        TH, TW = self.tiles_hw
+        dy = dz.reshape(-1, *layer.output_hw, layer.filters)  # (N, OH, OW, F)
+        dM = ops.winograd_output_transform_backward(dy, self.AT, TH, TW)  # (T*T, tiles, F)
+        dU = np.matmul(V.transpose(0, 2, 1), dM)  # (T*T, C, tiles) @ (T*T, tiles, F)
+        dU = dU.reshape(self.tile, self.tile, *dU.shape[1:])  # (T_a, T_b, C, F)
+        rows = np.tensordot(self.G, dU, axes=(0, 0))  # (KH, T_b, C, F): G^T dU
+        dkernel = np.tensordot(self.G, rows, axes=(0, 1))  # (KW, KH, C, F): ... G
+        layer.grads["kernel"][...] = dkernel.transpose(1, 0, 2, 3)
+        if not input_gradient:
+            return None
+        dV = np.matmul(dM, U.transpose(0, 2, 1))  # (T*T, tiles, F) @ (T*T, F, C)
+        return ops.winograd_input_transform_backward(dV, self.BT, (len(dy), *layer.input_shape),
+                                                     self.m, self.PT, self.PL, TH, TW)

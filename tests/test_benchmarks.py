@@ -52,7 +52,8 @@ def test_benchmark_tiny_run_writes_json_table_and_plot(real_data_dir, tmp_path):
         for key in ("evaluate_s", "predict_s", "peak_rss_mb", "gflops"):
             assert ours[key] > 0, key
         assert 0 <= ours["test_accuracy"] <= 1
-        assert ours["thread_env"]["NUMBA_NUM_THREADS"] == "2"
+        assert ours["thread_env"]["NUMBA_NUM_THREADS"] == "1"
+        assert ours["thread_env"]["OPENBLAS_THREAD_TIMEOUT"] == "4"
         assert by_key["torch", model]["status"] == "skipped"  # reported, not a crash
         assert by_key["torch", model]["reason"] == "not installed (No module named torch)"
         assert by_key["keras", model]["status"] == "failed"  # the run goes on

@@ -29,12 +29,12 @@ BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def thread_env(threads: int) -> dict[str, str]:
-    """Environment variables for a worker: BLAS, OpenMP and numba pools of ``threads`` each.
-    The pools take turns (numba's kernels run between BLAS calls); OPENBLAS_THREAD_TIMEOUT=4
-    makes BLAS's threads sleep as soon as a product ends, so they do not spin on the cores
-    numba needs (without it, a BLAS product plus a parallel Adam step measured 24 ms against
-    12 ms for the two alone)."""
-    return {**dict.fromkeys(BLAS_VARIABLES, str(threads)), "NUMBA_NUM_THREADS": str(threads),
+    """Environment variables for a worker: BLAS and OpenMP pools of ``threads``; numba's of 1.
+    OPENBLAS_THREAD_TIMEOUT=4 makes OpenBLAS's threads sleep as soon as a product ends instead
+    of spinning beside the kernels that run between products (tinynn's CNN step: 42 ms
+    without, 37 ms with it). A second numba thread measured no faster over the whole step
+    (37.5 vs 39.1 ms, medians of 3 runs; README "Performance"), so numba keeps one."""
+    return {**dict.fromkeys(BLAS_VARIABLES, str(threads)), "NUMBA_NUM_THREADS": "1",
             "OPENBLAS_THREAD_TIMEOUT": "4"}
 
 

@@ -20,11 +20,11 @@ class Conv2D(ActivationMixin, Layer):
     (the extra pixel of an odd total at the bottom/right). Parameters: ``kernel``
     (KH, KW, C, filters), ``bias`` (filters,).
 
-    ``algorithm`` (tinynn only): "im2col", "winograd" or "auto" (the default: Winograd for
-    stride-1 3x3 and 5x5 kernels over at least 8 channels, im2col otherwise; the environment
-    variable ``TINYNN_CONV_ALGORITHM`` overrides "auto"). See ``conv_algorithms``; after
-    ``build``, ``algorithm_used`` names the choice. Bias and ReLU are applied in the same pass
-    that writes the output.
+    ``algorithm`` (tinynn only): "im2col", "winograd" (stride 1, 3x3 or 5x5 kernels) or "auto"
+    (the default: the one measured faster for the layer's shape, ``conv_algorithms.choose``;
+    the environment variable ``TINYNN_CONV_ALGORITHM`` overrides "auto"). After ``build``,
+    ``algorithm_used`` names the choice. Bias and ReLU are applied in the same pass that
+    writes the output.
     """
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",

@@ -31,9 +31,13 @@ ENVIRONMENT_VARIABLE = "TINYNN_CONV_ALGORITHM"
 #: Output tile size m of Winograd F(m x m, r x r) per kernel size r, from the kernel benchmark
 #: (``benchmarks/kernels.py``): larger tiles need fewer multiplications but larger transforms.
 WINOGRAD_TILE = {3: 2, 5: 2}
-#: ``auto`` uses Winograd from this many input channels on: with fewer, the transform-domain
-#: products are too thin for BLAS (conv1 of the reports' CNN has one channel).
-WINOGRAD_MIN_CHANNELS = 8
+#: Shapes (KH, KW, C) at which ``auto`` picks Winograd: those where it measured faster than
+#: im2col over a whole training step. None yet: at conv2 of the reports' CNN (5x5, 32 -> 64,
+#: batch 32) Winograd F(2x2, 5x5) took 8.2 ms forward and 13.8 ms backward against im2col's
+#: 6.7 and 11.5 (``benchmarks/profile.py``, medians of 150 steps, 2026-11-30): it does 2.8x
+#: fewer multiplications, but its transform-domain products (K = 32) run at half of BLAS's
+#: speed and its four tile transforms cost more than the unfold they replace.
+WINOGRAD_SHAPES: frozenset = frozenset()
 #: Inference transforms (or unfolds) this many bytes of one chunk of samples at a time, so that
 #: ``predict`` on a large batch never holds the whole batch's transform: chunks that stay in
 #: cache are also faster (im2col, 1,000 images of the reports' CNN: 265 ms at 16 MiB,
@@ -43,8 +47,8 @@ INFERENCE_CHUNK_BYTES = 16 * 2**20
 
 def choose(requested: str, kernel_size: tuple, strides: tuple, channels: int) -> str:
     """The algorithm a Conv2D uses: ``requested`` unless it is "auto", then the environment
-    variable if set, then Winograd for stride-1 square kernels of a size in ``WINOGRAD_TILE``
-    with at least ``WINOGRAD_MIN_CHANNELS`` input channels, else im2col."""
+    variable if set, then Winograd for the stride-1 shapes in ``WINOGRAD_SHAPES``, else
+    im2col."""
     if requested == "auto":
         requested = os.environ.get(ENVIRONMENT_VARIABLE, "auto").lower()
         if requested not in ALGORITHMS:
@@ -56,7 +60,7 @@ def choose(requested: str, kernel_size: tuple, strides: tuple, channels: int) ->
                           f"size {sorted(WINOGRAD_TILE)}, got kernel_size={kernel_size}, "
                           f"strides={strides}: use algorithm='im2col' or 'auto'")
     if requested == "auto":
-        return "winograd" if fits and channels >= WINOGRAD_MIN_CHANNELS else "im2col"
+        return "winograd" if fits and (*kernel_size, channels) in WINOGRAD_SHAPES else "im2col"
     return requested
 
 

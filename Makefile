@@ -48,7 +48,7 @@ test: $(VENV)/.installed-dev
 keras: $(VENV)/.installed-keras
 
 bench: $(VENV)/.installed-bench data
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py --profile
 
 bench-quick: $(VENV)/.installed-bench data
 	$(PY) benchmarks/run.py --quick

@@ -107,7 +107,8 @@ def profile_step(steps: int, batch: int) -> dict:
             "loss_ms": statistics.median(log["_loss_and_gradient"]),
             "finite_check_ms": statistics.median(log["_check_finite_step"]),
             "optimizer_ms": statistics.median(log["apply"]),
-            "step_ms": statistics.median(step_ms), "page_faults_per_step": statistics.median(faults)}
+            "step_ms": statistics.median(step_ms),
+            "page_faults_per_step": statistics.median(faults)}
 
 
 def main(argv: list[str] | None = None) -> None:

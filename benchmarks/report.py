@@ -83,6 +83,22 @@ def _kernel_rows(run: dict) -> list[list[str]]:
             for k in run["kernels"]]
 
 
+def _profile_lines(profile: dict) -> list[str]:
+    """The per-layer profile of one CNN training step and its GEMM floor, as markdown."""
+    step = profile["profile"]
+    rows = [[layer["layer"], layer["algorithm"] or "", f"{layer['forward_ms']:.2f}",
+             f"{layer['backward_ms']:.2f}"] for layer in step["layers"]]
+    rows += [[name, "", "", f"{step[key]:.2f}"] for name, key in (
+        ("loss", "loss_ms"), ("finite check", "finite_check_ms"), ("optimizer", "optimizer_ms"))]
+    floor = profile["gemm_floor"]
+    return [f"### Profile of one CNN training step (batch {step['batch']}, median of "
+            f"{step['steps']} steps, ms)", "",
+            *_table(["layer", "algorithm", "forward", "backward"], rows), "",
+            f"Whole step: {step['step_ms']:.2f} ms, {step['page_faults_per_step']:.0f} page "
+            f"faults. GEMM floor (the step's matrix products alone at im2col's shapes, NumPy's "
+            f"BLAS): {floor['total_ms']:.2f} ms for {floor['gflop']:.2f} GFLOP.", ""]
+
+
 def markdown(run: dict) -> str:
     """The run as markdown: settings, ratios, every measurement, kernels, versions."""
     settings, env = run["settings"], run["environment"]
@@ -105,6 +121,8 @@ def markdown(run: dict) -> str:
         *_table(["model", "framework", "s/epoch", "first epoch s", "evaluate s", "predict s",
                  "peak RSS MB", "test acc.", "acc. at full length (examples)",
                  "GFLOP/s (of matmul peak)"], _result_rows(run)), ""]
+    if run.get("profile"):
+        lines += _profile_lines(run["profile"])
     if run["kernels"]:
         lines += ["### Kernels: numba vs NumPy reference (ms per call, median)", "",
                   *_table(["kernel", "shape", "NumPy ms", "numba ms", "speed-up",

@@ -78,13 +78,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="directory for the JSON, markdown and PNG (default: %(default)s)")
     parser.add_argument("--no-kernels", action="store_true",
                         help="skip the kernel micro-benchmarks (NumPy's matmul is still timed)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile one CNN training step per layer (benchmarks/profile.py)")
     return parser.parse_args(argv)
 
 
 def settings(args: argparse.Namespace) -> dict:
     """Every setting of the run; ``kind`` is "full" only when every default is kept."""
     defaults = (args.limit, args.epochs, args.models, args.frameworks) == (
-        None, None, list(MODELS), list(FRAMEWORKS))
+        None, None, list(MODELS), list(FRAMEWORKS))  # --profile only adds a section
     kind = "quick" if args.quick else "full" if defaults else "custom"
     train = args.limit or (QUICK_TRAIN_IMAGES if args.quick else TRAIN_IMAGES)
     return {
@@ -99,6 +101,7 @@ def settings(args: argparse.Namespace) -> dict:
         "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
         "tinynn_backend": os.environ.get("TINYNN_BACKEND", "numba"),
         "kernels": not args.no_kernels, "kernel_repeat": 10 if args.quick else 20,
+        "profile": args.profile,
     }
 
 
@@ -215,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         data = Path(scratch) / "data.npz"
         write_data(data, config["train_images"], config["test_images"])
         measure_kernels(run, Path(scratch))
+        if config["profile"]:
+            found = run_module("benchmarks.profile", [], "", subprocess_env(config["threads"]))
+            run["profile"] = found if "profile" in found else None
         for model in config["models"]:
             for framework in config["frameworks"]:
                 run["results"].append(measure(run, model, framework, data))

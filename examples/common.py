@@ -6,9 +6,11 @@ import argparse
 import time
 from pathlib import Path
 
-import tinynn as tn  # first: it sets OpenBLAS's thread timeout before NumPy loads OpenBLAS
+import tinynn as tn  # before NumPy: it sets OpenBLAS's thread timeout, read when NumPy loads it
 
-import numpy as np  # noqa: I001
+# isort: split
+import numpy as np
+
 from tinynn.datasets import fashion_mnist
 from tinynn.metrics import classification_report, confusion_matrix
 from tinynn.plotting import plot_confusion_matrix

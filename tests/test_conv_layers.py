@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 import tinynn as tn
 from tinynn import models as models_module
 from tinynn.errors import DTypeError, ShapeError, TinyNNError
-from tinynn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, MaxPooling2D
-from tinynn.layers import conv_algorithms
+from tinynn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, MaxPooling2D, conv_algorithms
 from tinynn.testing import check_layer_gradients, check_model_gradients, floatx
 
 from .helpers import check_layer

@@ -56,10 +56,11 @@ def test_elementwise_kernels_numba_match_reference(n, f, seed, dtype):
     a, da = (data.standard_normal(n).astype(dtype) for _ in range(2))
     np.testing.assert_array_equal(numba_kernels.relu_backward(a, da),
                                   reference.relu_backward(a, da))
-    z, bias = data.standard_normal((n // f + 1, f)).astype(dtype), data.standard_normal(f)
+    z = data.standard_normal((n // f + 1, f)).astype(dtype)
+    bias = data.standard_normal(f).astype(dtype)
     for relu in (False, True):
-        np.testing.assert_array_equal(numba_kernels.bias_activation(z.copy(), bias.astype(dtype), relu),
-                                      reference.bias_activation(z.copy(), bias.astype(dtype), relu))
+        np.testing.assert_array_equal(numba_kernels.bias_activation(z.copy(), bias, relu),
+                                      reference.bias_activation(z.copy(), bias, relu))
     assert numba_kernels.all_finite(a)
     for bad in (np.nan, np.inf, -np.inf):
         broken = a.copy()

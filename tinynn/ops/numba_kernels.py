@@ -7,7 +7,6 @@ Compiled code is cached on disk (``NUMBA_CACHE_DIR``, set by ``tinynn.ops``).
 import numpy as np
 from numba import njit, prange
 
-
 # Parallel kernels split their work into blocks (of elements, or of images) with ``prange`` and
 # run each block through a sequential ``_``-prefixed kernel on 1-D views or one image: numba
 # vectorizes those plain loops, not the loop bodies of ``prange`` itself (measured for Adam:

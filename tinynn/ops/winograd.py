@@ -17,7 +17,7 @@ Computed with ``fractions.Fraction``: every entry is exact before the cast to fl
 """
 
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -52,7 +52,7 @@ def _lcm_of_denominators(values) -> int:
     return result
 
 
-@lru_cache(maxsize=None)
+@cache
 def matrices(m: int, r: int, points: tuple | None = None) -> tuple[np.ndarray, ...]:
     """``(AT, G, BT)`` for F(m x m, r x r) as float64 arrays of shapes (m, T), (T, r), (T, T),
     T = m + r - 1. ``points``: the T - 1 finite interpolation points (default: from ``POINTS``)."""

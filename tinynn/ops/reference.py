@@ -7,16 +7,24 @@ cast to the buffers' dtype so that both implementations compute in that dtype.
 import numpy as np
 
 
+def flush_subnormal(values) -> None:
+    """Set the subnormal elements of ``values`` (magnitude below the dtype's smallest normal
+    number) to zero, in place: the optimizers' state never decays into slow subnormals."""
+    values[np.abs(values) < np.finfo(values.dtype).tiny] = 0
+
+
 def sgd_update(params, grads, velocity, learning_rate, momentum, nesterov: bool) -> None:
     """Keras SGD in place. Buffers (P,); ``velocity`` unused when momentum is 0.
 
-    v = momentum * v - lr * g;  w += v  (nesterov: w += momentum * v - lr * g).
+    v = momentum * v - lr * g (subnormal v flushed to 0);  w += v
+    (nesterov: w += momentum * v - lr * g).
     """
     if momentum == 0:
         params -= learning_rate * grads
         return
     velocity *= momentum
     velocity -= learning_rate * grads
+    flush_subnormal(velocity)
     if nesterov:
         params += momentum * velocity - learning_rate * grads
     else:
@@ -26,10 +34,13 @@ def sgd_update(params, grads, velocity, learning_rate, momentum, nesterov: bool)
 def adam_update(params, grads, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon) -> None:
     """Keras Adam in place over buffers (P,), with alpha = lr sqrt(1 - b2^t) / (1 - b1^t).
 
-    m += (g - m)(1 - b1);  v += (g^2 - v)(1 - b2);  w -= alpha m / (sqrt(v) + eps).
+    m += (g - m)(1 - b1);  v += (g^2 - v)(1 - b2) (subnormal m and v flushed to 0);
+    w -= alpha m / (sqrt(v) + eps).
     """
     m += (grads - m) * one_minus_beta_1
     v += (grads * grads - v) * one_minus_beta_2
+    flush_subnormal(m)
+    flush_subnormal(v)
     params -= alpha * m / (np.sqrt(v) + epsilon)
 
 

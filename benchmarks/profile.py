@@ -81,7 +81,7 @@ def profile_step(steps: int, batch: int) -> dict:
             if hasattr(layer, method):
                 time_method(layer, method, log.setdefault((layer.name, method), []))
     for target, method in ((model.optimizer, "apply"), (model, "_check_finite_step"),
-                           (model, "_loss_and_gradient")):
+                           (model, "loss_and_output_gradient")):
         time_method(target, method, log.setdefault(method, []))
     step_ms, faults = [], []
     for step in range(steps):
@@ -104,7 +104,7 @@ def profile_step(steps: int, batch: int) -> dict:
                        "forward_ms": statistics.median(forward) if forward else 0.0,
                        "backward_ms": statistics.median(backward) if backward else 0.0})
     return {"batch": batch, "steps": steps, "layers": layers,
-            "loss_ms": statistics.median(log["_loss_and_gradient"]),
+            "loss_ms": statistics.median(log["loss_and_output_gradient"]),
             "finite_check_ms": statistics.median(log["_check_finite_step"]),
             "optimizer_ms": statistics.median(log["apply"]),
             "step_ms": statistics.median(step_ms),

@@ -36,7 +36,7 @@ def check_layer(layer, input_shape: tuple, rng: np.random.Generator, x=None) -> 
 
     # Inference writes no cache; training mode computes the same function.
     y_inference = layer.forward(x, training=False)
-    assert not layer._cache
+    assert not layer.holds_cache
     y = layer.forward(x, training=True)
     np.testing.assert_array_equal(y, y_inference)
     assert y.shape == (len(x), *layer.compute_output_shape(input_shape))
@@ -44,7 +44,7 @@ def check_layer(layer, input_shape: tuple, rng: np.random.Generator, x=None) -> 
     dy = _read_only(rng.standard_normal(y.shape))
     dx = layer.backward(dy)
     assert dx.shape == x.shape and dx.dtype == np.float64
-    assert not layer._cache, "backward must release the forward cache"
+    assert not layer.holds_cache, "backward must release the forward cache"
     np.testing.assert_array_equal(x, x_before)
     for key, value in layer.params.items():
         np.testing.assert_array_equal(value, params_before[key], err_msg=f"{key} changed")

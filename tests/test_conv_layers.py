@@ -267,7 +267,7 @@ def test_dropout_inference_returns_input_unchanged(rng):
     layer = built(Dropout(0.5, seed=0), (3,), rng)
     x = rng.standard_normal((4, 3))
     assert layer.forward(x) is x and layer.forward(x, training=False) is x
-    assert not layer._cache
+    assert not layer.holds_cache
 
 
 def test_dropout_rate_zero_is_identity_in_training(rng):
@@ -457,11 +457,11 @@ def test_conv2d_inference_unfolds_in_chunks_and_keeps_nothing(monkeypatch, rng):
     layer.params["bias"][...] = rng.standard_normal(8)
     x = rng.standard_normal((7, 9, 8, 3))
     expected = layer.forward(x, training=True)
-    layer._cache.clear()
+    layer.release_cache()
     per_sample = 9 * 4 * 27 * 8  # OH * OW * KH*KW*C * float64 bytes (im2col: strides 2)
     monkeypatch.setattr(conv_algorithms, "INFERENCE_CHUNK_BYTES", 2 * per_sample)  # chunks of 2
     np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
-    assert not layer._cache
+    assert not layer.holds_cache
 
 
 def test_conv2d_inference_memory_is_output_plus_one_chunk(rng):

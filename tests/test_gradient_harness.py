@@ -154,11 +154,11 @@ def test_model_gradients(last, loss, targets, fused, float64, rng):
     x, labels = data(rng)
     y = labels if targets == "labels" else np.eye(3)[labels]
     model.build((None, 2, 3))
-    assert model._fused_softmax is fused
+    assert model.fuses_softmax is fused
     assert_relu_away_from_kink(model, x)
     check_model_gradients(model, x, y, rng=rng)
     # ... and the loss it differentiates is the model's loss on its predictions.
-    loss, _ = model.compute_loss_and_gradients(*model._prepare(x, y))
+    loss, _ = model.compute_loss_and_gradients(*model.prepare(x, y))
     assert loss == pytest.approx(model.loss(y, model.predict(x, verbose=0)), rel=1e-12)
 
 

@@ -60,7 +60,7 @@ def test_model_backward_writes_gradients_in_place_without_rebinding():
     x, y = blobs(12)
     model.build()
     before = {k: id(g) for layer in model.layers for k, g in layer.grads.items()}
-    model.compute_loss_and_gradients(*model._prepare(x, y))
+    model.compute_loss_and_gradients(*model.prepare(x, y))
     after = {k: id(g) for layer in model.layers for k, g in layer.grads.items()}
     assert before == after and np.abs(model.gradients).sum() > 0
 
@@ -388,7 +388,7 @@ def test_set_random_seed_makes_unseeded_models_reproducible():
 def test_training_backward_skips_the_unused_input_gradient_with_the_same_parameter_gradients(
         monkeypatch):
     model = small_model()
-    x, y = model._prepare(*blobs(12))
+    x, y = model.prepare(*blobs(12))
     calls = []
     first_dense = model.layers[1]
     original = type(first_dense).linear_backward
@@ -401,8 +401,9 @@ def test_training_backward_skips_the_unused_input_gradient_with_the_same_paramet
     model.compute_loss_and_gradients(x, y)  # training: the first Dense's dx is never needed
     skipped = model.gradients.copy()
     assert calls == [("dense_1", False), ("dense", True)]
-    fused = model._fused_softmax
-    out = model._forward(x, training=True, logits=fused)
-    dx = model._backward(model._loss_and_gradient(y, out, fused)[1], fused, input_gradient=True)
+    fused = model.fuses_softmax
+    out = model.forward(x, training=True, logits=fused)
+    dout = model.loss_and_output_gradient(y, out, fused)[1]
+    dx = model.backward(dout, fused, input_gradient=True)
     assert dx.shape == x.shape and calls[-1] == ("dense", False)
     np.testing.assert_array_equal(model.gradients, skipped)

@@ -9,7 +9,7 @@ full Jacobian-vector product; the cheaper fused softmax + cross-entropy gradient
 import numpy as np
 
 from . import ops
-from .errors import TinyNNError
+from .errors import ArgumentError
 
 
 class Activation:
@@ -90,6 +90,6 @@ def get(identifier) -> Activation:
         return identifier
     if isinstance(identifier, str) and identifier in _REGISTRY:
         return _REGISTRY[identifier]()
-    raise TinyNNError(
+    raise ArgumentError(
         f"unknown activation {identifier!r}: expected one of {sorted(_REGISTRY)} or None"
     )

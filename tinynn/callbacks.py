@@ -16,7 +16,7 @@ import warnings
 from numbers import Integral
 from pathlib import Path
 
-from .errors import TinyNNError
+from .errors import ArgumentError
 from .saving.paths import save_path
 from .validation import choice, non_negative_int, positive_int, real_in_range
 
@@ -91,7 +91,7 @@ def _check_monitor(callback_name: str, monitor: str, params: dict) -> None:
     """Refuse a monitor that fit will never log (checked before the first epoch)."""
     available = params.get("metrics")
     if available is not None and monitor not in available:
-        raise TinyNNError(f"{callback_name} monitor={monitor!r} is not logged by this fit: "
+        raise ArgumentError(f"{callback_name} monitor={monitor!r} is not logged by this fit: "
                           f"expected one of {available}")
 
 
@@ -192,7 +192,7 @@ class ModelCheckpoint(Callback):
         self.save_best_only = bool(save_best_only)
         self.mode = _resolve_mode("ModelCheckpoint", mode, monitor)
         if save_freq != "epoch" and not isinstance(save_freq, Integral):
-            raise TinyNNError(f"ModelCheckpoint save_freq expected 'epoch' or a number of "
+            raise ArgumentError(f"ModelCheckpoint save_freq expected 'epoch' or a number of "
                               f"batches, got {save_freq!r}")
         self.save_freq = save_freq if save_freq == "epoch" else positive_int(
             save_freq, "ModelCheckpoint save_freq")
@@ -258,7 +258,7 @@ class ModelCheckpoint(Callback):
         try:
             return self.filepath.format(**fields)
         except (KeyError, IndexError, ValueError) as error:
-            raise TinyNNError(f"ModelCheckpoint cannot format filepath {self.filepath!r} "
+            raise ArgumentError(f"ModelCheckpoint cannot format filepath {self.filepath!r} "
                               f"({type(error).__name__}: {error}): the fields available are "
                               f"{sorted(fields)}") from error
 
@@ -313,7 +313,7 @@ class LearningRateScheduler(Callback):
     def __init__(self, schedule, verbose: int = 0):
         super().__init__()
         if not callable(schedule):
-            raise TinyNNError(f"LearningRateScheduler expected a callable schedule, got "
+            raise ArgumentError(f"LearningRateScheduler expected a callable schedule, got "
                               f"{schedule!r}")
         self.schedule = schedule
         self.verbose = verbose

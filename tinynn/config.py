@@ -7,7 +7,7 @@ draw their seeds from a private Generator that :func:`set_random_seed` resets.
 
 import numpy as np
 
-from .errors import TinyNNError
+from .errors import ArgumentError
 
 _FLOATX = "float32"
 _EPSILON = 1e-7
@@ -24,7 +24,7 @@ def set_floatx(value: str) -> None:
     """Set the default float dtype for parameters and inputs: ``"float32"`` or ``"float64"``."""
     global _FLOATX
     if value not in _VALID_FLOATX:
-        raise TinyNNError(f"set_floatx expected one of {_VALID_FLOATX}, got {value!r}")
+        raise ArgumentError(f"set_floatx expected one of {_VALID_FLOATX}, got {value!r}")
     _FLOATX = value
 
 
@@ -41,7 +41,7 @@ def set_random_seed(seed: int) -> None:
     """
     global _seed_source
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise TinyNNError(f"set_random_seed expected a non-negative int, got {seed!r}")
+        raise ArgumentError(f"set_random_seed expected a non-negative int, got {seed!r}")
     _seed_source = np.random.default_rng(int(seed))
 
 

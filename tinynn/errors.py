@@ -10,6 +10,11 @@ class TinyNNError(Exception):
     """Base class of every error raised on purpose by tinynn."""
 
 
+class ArgumentError(TinyNNError, ValueError):
+    """An argument has an invalid value: a size of 0, a rate outside [0, 1), an unknown name.
+    Keras raises ``ValueError`` for the same mistakes."""
+
+
 class ShapeError(TinyNNError, ValueError):
     """An array has the wrong rank, layout or size."""
 

@@ -8,7 +8,7 @@ from math import prod, sqrt
 
 import numpy as np
 
-from .errors import TinyNNError
+from .errors import ArgumentError
 
 
 def compute_fans(shape: tuple) -> tuple[int, int]:
@@ -96,7 +96,7 @@ def get(identifier) -> Initializer:
         return identifier
     if isinstance(identifier, str) and identifier in _REGISTRY:
         return _REGISTRY[identifier]()
-    raise TinyNNError(
+    raise ArgumentError(
         f"unknown initializer {identifier!r}: expected one of {sorted(_REGISTRY)} "
         "or an Initializer instance"
     )

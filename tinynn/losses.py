@@ -10,7 +10,7 @@ this avoids the softmax Jacobian and stays finite for logits of 1e4.
 import numpy as np
 
 from . import config
-from .errors import LabelError, ShapeError, TinyNNError
+from .errors import ArgumentError, LabelError, ShapeError
 
 
 class Loss:
@@ -46,7 +46,7 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
 
-class _CrossentropyBase(Loss):
+class Crossentropy(Loss):
     """Shared math; subclasses differ only in how targets are given (labels or one-hot)."""
 
     def __init__(self, from_logits: bool = False):
@@ -92,7 +92,7 @@ class _CrossentropyBase(Loss):
         return {"name": self.name, "from_logits": self.from_logits}
 
 
-class SparseCategoricalCrossentropy(_CrossentropyBase):
+class SparseCategoricalCrossentropy(Crossentropy):
     """Cross-entropy with integer labels, shape (N,) or (N, 1), values in [0, K)."""
 
     name = "sparse_categorical_crossentropy"
@@ -127,7 +127,7 @@ class SparseCategoricalCrossentropy(_CrossentropyBase):
         return losses, dlogits
 
 
-class CategoricalCrossentropy(_CrossentropyBase):
+class CategoricalCrossentropy(Crossentropy):
     """Cross-entropy with one-hot (or probability) target rows, shape (N, K)."""
 
     name = "categorical_crossentropy"
@@ -228,5 +228,5 @@ def get(identifier) -> Loss:
         return identifier
     if isinstance(identifier, str) and identifier in _ALIASES:
         return _ALIASES[identifier]()
-    raise TinyNNError(f"unknown loss {identifier!r}: expected one of {sorted(_ALIASES)} "
+    raise ArgumentError(f"unknown loss {identifier!r}: expected one of {sorted(_ALIASES)} "
                       "or a Loss instance")

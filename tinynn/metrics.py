@@ -10,7 +10,7 @@ from numbers import Integral
 
 import numpy as np
 
-from .errors import DTypeError, LabelError, ShapeError, TinyNNError
+from .errors import ArgumentError, DTypeError, LabelError, ShapeError
 
 _HEADERS = ("precision", "recall", "f1-score", "support")
 _LONGEST_HEADING = "weighted avg"
@@ -107,7 +107,7 @@ def classification_report(
     str (ending in a newline) or dict.
     """
     if isinstance(digits, bool) or not isinstance(digits, Integral) or digits < 0:
-        raise TinyNNError(f"classification_report expected digits >= 0 (an int), got {digits!r}")
+        raise ArgumentError(f"classification_report expected digits >= 0 (an int), got {digits!r}")
     if target_names is not None and len(target_names) == 0:
         raise ShapeError("classification_report expected one target name per class, got none")
     k = None if target_names is None else len(target_names)
@@ -232,7 +232,7 @@ def _as_labels(values, name: str, num_classes: int | None) -> np.ndarray:
 
 def _check_num_classes(num_classes) -> int:
     if isinstance(num_classes, bool) or not isinstance(num_classes, Integral) or num_classes < 1:
-        raise TinyNNError(f"num_classes expected a positive int, got {num_classes!r}")
+        raise ArgumentError(f"num_classes expected a positive int, got {num_classes!r}")
     return int(num_classes)
 
 

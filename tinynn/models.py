@@ -1,8 +1,10 @@
 """``Sequential``: a stack of layers trained as Keras trains it.
 
-After ``build``, every parameter lives in one contiguous buffer (``model.parameters``) and every
-gradient in a second one of the same layout (``model.gradients``); each layer's ``params[k]`` and
-``grads[k]`` are views into them. An optimizer step is therefore one pass over one buffer.
+After ``build``, every trainable weight lives in one contiguous buffer (``model.parameters``)
+and every gradient in a second one of the same layout (``model.gradients``); each layer's
+``params[k]`` and ``grads[k]`` are views into them. An optimizer step is therefore one pass over
+one buffer, and sees only trainable weights. Non-trainable weights (layer ``state``) live in a
+third buffer (``model.states``).
 
 Randomness: ``Sequential(seed=s)`` spawns three child Generators from ``SeedSequence(s)``, in this
 order: weight initialisation, dropout masks, shuffling. With ``seed=None`` the seed is drawn from
@@ -18,7 +20,7 @@ import numpy as np
 from . import config, losses, ops, optimizers, saving
 from .activations import Softmax
 from .callbacks import CallbackList, History
-from .errors import NonFiniteLossError, NotCompiledError, ShapeError, TinyNNError
+from .errors import ArgumentError, NonFiniteLossError, NotCompiledError, ShapeError
 from .interrupt import InterruptGuard
 from .layers.base import Layer, snake_case
 from .layers.core import Input
@@ -45,7 +47,8 @@ class Sequential:
     def __init__(self, layers: list[Layer] | None = None, name: str = "sequential",
                  seed: int | None = None):
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise TinyNNError(f"Sequential seed expected a non-negative int or None, got {seed!r}")
+            raise ArgumentError("Sequential seed expected a non-negative int or None, got "
+                                f"{seed!r}")
         self.name = name
         self.seed = config.draw_seed() if seed is None else seed
         children = np.random.SeedSequence(self.seed).spawn(3)
@@ -59,8 +62,9 @@ class Sequential:
         self.metrics: list[str] = []
         self.history: History | None = None
         self.stop_training = False
-        self.parameters = self.gradients = None
+        self.parameters = self.gradients = self.states = None
         self.layout: dict[str, tuple[slice, tuple]] = {}
+        self.state_layout: dict[str, tuple[slice, tuple]] = {}
         for layer in layers or []:
             self.add(layer)
 
@@ -70,18 +74,18 @@ class Sequential:
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expected a Layer, got {type(layer).__name__}")
         if self.built:
-            raise TinyNNError(f"cannot add {layer!r} to the built model {self.name!r}: "
+            raise RuntimeError(f"cannot add {layer!r} to the built model {self.name!r}: "
                               "add every layer before build, fit or summary")
         if isinstance(layer, Input) or (not self.layers and layer.declared_input_shape):
             if self.layers:
-                raise TinyNNError("Input must come first in a Sequential model")
+                raise ArgumentError("Input must come first in a Sequential model")
             self.input_shape = layer.declared_input_shape
             if isinstance(layer, Input):
                 return
         if layer.name is None:
             layer.name = self._unique_name(snake_case(type(layer).__name__))
         elif any(other.name == layer.name for other in self.layers):
-            raise TinyNNError(f"layer name {layer.name!r} is already used in {self.name!r}")
+            raise ArgumentError(f"layer name {layer.name!r} is already used in {self.name!r}")
         self.layers.append(layer)
 
     def _unique_name(self, base: str) -> str:
@@ -92,9 +96,15 @@ class Sequential:
             name = f"{base}_{i}"
         return name
 
-    def build(self, input_shape: tuple | None = None) -> None:
-        """Create all parameters. ``input_shape`` includes the batch axis, as in Keras
-        (``model.build((None, 28, 28))``); without it, the declared input shape is used."""
+    def build(self, input_shape: tuple | None = None,
+              weight_shapes: dict[str, list[tuple]] | None = None) -> None:
+        """Create all weights. ``input_shape`` includes the batch axis, as in Keras
+        (``model.build((None, 28, 28))``); without it, the declared input shape is used.
+
+        ``weight_shapes`` (for loaders: ``{"dense": [(784, 10), (10,)], ...}``, each layer's
+        weights in Keras's order) lets layers create only those weights, at those shapes: any
+        other is refused before it is allocated, so a file's config cannot make tinynn allocate
+        more than the file holds."""
         if input_shape is not None:
             shape = tuple(input_shape)[1:]
         elif self.input_shape is not None:
@@ -103,7 +113,7 @@ class Sequential:
             raise ShapeError(f"model {self.name!r} has no input shape: start it with "
                              "Input(shape), pass input_shape to its first layer, or call fit")
         if not self.layers:
-            raise TinyNNError(f"model {self.name!r} has no layers to build")
+            raise ArgumentError(f"model {self.name!r} has no layers to build")
         if self.built:
             if shape != self.input_shape:
                 raise ShapeError(f"model {self.name!r} was built for inputs {self.input_shape}, "
@@ -111,7 +121,13 @@ class Sequential:
             return
         self.output_shape = self._output_shape_for(shape)
         for layer in self.layers:
-            layer.build(shape, self.rngs["init"])
+            if weight_shapes is not None:
+                layer.weight_guard = _declared_only(layer.name,
+                                                    weight_shapes.get(layer.name, []))
+            try:
+                layer.build(shape, self.rngs["init"])
+            finally:
+                layer.weight_guard = None
             if layer.uses_training_rng:
                 layer.rng = self.rngs["dropout"]
             shape = layer.compute_output_shape(shape)
@@ -127,22 +143,21 @@ class Sequential:
         return shape
 
     def _pack_parameters(self) -> None:
-        """Move every layer's parameters into one buffer and point ``params``/``grads`` at it."""
-        entries = [(layer, key) for layer in self.layers for key in layer.params]
-        offsets, total = [], 0
-        for layer, key in entries:
-            offsets.append(total)
-            total += -(-layer.params[key].size // _ALIGN) * _ALIGN
-        self.parameters = np.zeros(total, dtype=config.floatx())
-        self.gradients = np.zeros(total, dtype=config.floatx())
-        self.layout = {}
-        for (layer, key), start in zip(entries, offsets):
-            value = layer.params[key]
-            where = slice(start, start + value.size)
-            self.parameters[where] = value.ravel()
-            layer.params[key] = self.parameters[where].reshape(value.shape)
-            layer.grads[key] = self.gradients[where].reshape(value.shape)
-            self.layout[f"{layer.name}/{key}"] = (where, value.shape)
+        """Move every layer's trainable weights into one buffer (and point ``params``/``grads``
+        at it and at the gradient buffer), and its non-trainable ones into another."""
+        self.parameters, self.layout = _pack([(layer, layer.params) for layer in self.layers])
+        self.gradients = np.zeros_like(self.parameters)
+        for layer in self.layers:
+            for key in layer.grads:
+                where, shape = self.layout[f"{layer.name}/{key}"]
+                layer.grads[key] = self.gradients[where].reshape(shape)
+        self.states, self.state_layout = _pack([(layer, layer.state) for layer in self.layers])
+
+    def named_weights(self) -> dict[str, np.ndarray]:
+        """Every weight as ``{"layer/key": view}``, in Keras's order (layer by layer, each
+        layer's trainable weights, then its non-trainable ones)."""
+        return {f"{layer.name}/{key}": value for layer in self.layers
+                for key, value in layer.weights.items()}
 
     def compile(self, optimizer, loss, metrics: list[str] | None = None) -> None:
         """Set the optimizer (name or instance), loss (name or instance) and metrics
@@ -152,28 +167,30 @@ class Sequential:
         metrics = list(metrics or [])
         for metric in metrics:
             if metric not in _METRIC_NAMES:
-                raise TinyNNError(f"unknown metric {metric!r}: expected one of {_METRIC_NAMES}")
+                raise ArgumentError(f"unknown metric {metric!r}: expected one of {_METRIC_NAMES}")
         self.optimizer, self.loss, self.metrics = optimizer, loss, metrics
         if self.built:
             self.optimizer.build(self.parameters, self.layout)
 
     # -- forward and backward -------------------------------------------------------------------
     @property
-    def _fused_softmax(self) -> bool:
+    def fuses_softmax(self) -> bool:
         """True when the loss is a cross-entropy on probabilities and the last layer is a
         softmax: then softmax and loss are computed together from the logits."""
         last = self.layers[-1]
-        return (isinstance(self.loss, losses._CrossentropyBase) and not self.loss.from_logits
+        return (isinstance(self.loss, losses.Crossentropy) and not self.loss.from_logits
                 and isinstance(getattr(last, "activation", None), Softmax)
                 and hasattr(last, "forward_logits"))
 
-    def _forward(self, x: np.ndarray, training: bool, logits: bool) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False, logits: bool = False) -> np.ndarray:
+        """The model's output for prepared ``x`` (``prepare``); with ``logits``, the last
+        layer's pre-softmax output. In training, layers keep what ``backward`` needs."""
         for layer in self.layers[:-1]:
             x = layer.forward(x, training=training)
         last = self.layers[-1]
         return last.forward_logits(x, training) if logits else last.forward(x, training)
 
-    def _backward(self, dout: np.ndarray, logits: bool, input_gradient: bool = False):
+    def backward(self, dout: np.ndarray, logits: bool = False, input_gradient: bool = False):
         """Fill every layer's grads from d(loss)/d(out). Returns d(loss)/d(input) when
         ``input_gradient``; otherwise None, and no layer computes a gradient nobody uses: the
         first layer with parameters skips its dx (for the CNN, conv1's col2im) and the
@@ -187,11 +204,29 @@ class Sequential:
         for layer in reversed(self.layers[first:-1]):
             grad = layer.backward(grad)
         for layer in self.layers[:first]:
-            layer._cache.clear()  # their backward would only produce d(input)
+            layer.release_cache()  # their backward would only produce d(input)
+        self._add_regularization_gradients()
         return grad if input_gradient else None
 
-    def _loss_and_gradient(self, y, out, logits: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Per-sample losses (N,) and d(mean loss)/d(out)."""
+    def release_caches(self) -> None:
+        """Drop every layer's training-forward values (after a forward without backward)."""
+        for layer in self.layers:
+            layer.release_cache()
+
+    def regularization_loss(self) -> float:
+        """The sum of the regularizers' penalties on the current weights (Keras adds it to the
+        loss it reports and differentiates)."""
+        return float(sum(regularizer(layer.params[key]) for layer in self.layers
+                         for key, regularizer in layer.regularizers.items()))
+
+    def _add_regularization_gradients(self) -> None:
+        for layer in self.layers:
+            for key, regularizer in layer.regularizers.items():
+                layer.grads[key] += regularizer.gradient(layer.params[key])
+
+    def loss_and_output_gradient(self, y, out, logits: bool = False
+                                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample losses (N,) and d(mean loss)/d(out), without the regularization."""
         if logits:
             return self.loss.logits_per_sample_and_gradient(y, out)
         return self.loss.per_sample(y, out), self.loss.gradient(y, out)
@@ -199,20 +234,19 @@ class Sequential:
     def compute_loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """One forward/backward pass in training mode on prepared arrays; fills
         ``model.gradients``. Returns the batch-mean loss and the output (logits if fused)."""
-        fused = self._fused_softmax
-        out = self._forward(x, training=True, logits=fused)
+        fused = self.fuses_softmax
+        out = self.forward(x, training=True, logits=fused)
         with np.errstate(over="ignore", invalid="ignore"):  # a non-finite loss is raised by fit
-            per_sample, dout = self._loss_and_gradient(y, out, fused)
-        loss = float(np.mean(per_sample))
+            per_sample, dout = self.loss_and_output_gradient(y, out, fused)
+        loss = float(np.mean(per_sample)) + self.regularization_loss()
         if math.isfinite(loss):
-            self._backward(dout, fused)
+            self.backward(dout, fused)
         else:
-            for layer in self.layers:
-                layer._cache.clear()
+            self.release_caches()
         return loss, out
 
     # -- input preparation ----------------------------------------------------------------------
-    def _prepare(self, x, y=None, name: str = "x"):
+    def prepare(self, x, y=None, name: str = "x"):
         """Validate and cast inputs (and targets) without changing the model; build it if needed.
         Returns x as floatx (N, *input_shape), and y ready for the loss (or None)."""
         x = float_array(x, config.floatx(), name)
@@ -252,7 +286,7 @@ class Sequential:
         initial_epoch = non_negative_int(initial_epoch, "initial_epoch")
         real_in_range(validation_split, "validation_split", 0, 1, high_open=True)
         verbose = resolve_verbose(verbose)
-        x, y = self._prepare(x, y)
+        x, y = self.prepare(x, y)
         if len(x) == 0:
             raise ShapeError("fit expected at least one sample, got x of shape "
                              f"{x.shape}")
@@ -293,9 +327,9 @@ class Sequential:
         otherwise the last N - floor(N * (1 - split)) samples, taken before any shuffling."""
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TinyNNError("validation_data expected a tuple (x_val, y_val), got "
+                raise ArgumentError("validation_data expected a tuple (x_val, y_val), got "
                                   f"{type(validation_data).__name__}")
-            x_val, y_val = self._prepare(*validation_data, name="x_val")
+            x_val, y_val = self.prepare(*validation_data, name="x_val")
             if len(x_val) == 0:
                 raise ShapeError("validation_data expected at least one sample, got 0")
             return x, y, (x_val, y_val)
@@ -357,7 +391,7 @@ class Sequential:
         self._require_compiled("evaluate")
         batch_size = check_batch_size(batch_size)
         verbose = resolve_verbose(verbose)
-        x, y = self._prepare(x, y)
+        x, y = self.prepare(x, y)
         if len(x) == 0:
             raise ShapeError(f"evaluate expected at least one sample, got x of shape {x.shape}")
         bar = ProgressBar(-(-len(x) // batch_size), verbose)
@@ -380,12 +414,12 @@ class Sequential:
         return max(1, min(batch_size, INFERENCE_ACTIVATION_BYTES // max(per_sample, 1)))
 
     def _evaluate_arrays(self, x, y, batch_size: int) -> dict:
-        fused = self._fused_softmax
+        fused = self.fuses_softmax
         loss_sum, correct = 0.0, 0
         batch_size = self._inference_batch(batch_size)
         for start in range(0, len(x), batch_size):
             x_batch, y_batch = x[start:start + batch_size], y[start:start + batch_size]
-            out = self._forward(x_batch, training=False, logits=fused)
+            out = self.forward(x_batch, training=False, logits=fused)
             if fused:
                 per_sample = self.loss.logits_per_sample_and_gradient(y_batch, out)[0]
             else:
@@ -402,18 +436,20 @@ class Sequential:
         """Outputs for ``x`` in batches, training off. Returns (N, *output_shape) in floatx."""
         batch_size = check_batch_size(batch_size)
         verbose = resolve_verbose(verbose)
-        x, _ = self._prepare(x)
+        x, _ = self.prepare(x)
         bar = ProgressBar(-(-len(x) // batch_size), verbose)
         out = np.empty((len(x), *self.output_shape), dtype=config.floatx())
         batch_size = self._inference_batch(batch_size)
         for start in range(0, len(x), batch_size):
-            out[start:start + batch_size] = self._forward(x[start:start + batch_size],
+            out[start:start + batch_size] = self.forward(x[start:start + batch_size],
                                                           training=False, logits=False)
         bar.finish({})
         return out
 
     # -- weights and description ----------------------------------------------------------------
-    def _require_built(self, what: str) -> None:
+    def require_built(self, what: str) -> None:
+        """Build the model from its declared input shape if needed; NotCompiledError naming
+        ``what`` if it has none."""
         if not self.built:
             if self.input_shape is None:
                 raise NotCompiledError(f"{what} needs a built model: give an input shape "
@@ -421,37 +457,37 @@ class Sequential:
             self.build()
 
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of every parameter in layer order, kernel then bias, Keras shapes."""
-        self._require_built("get_weights")
-        return [p.copy() for layer in self.layers for p in layer.params.values()]
+        """Copies of every weight in Keras's order (``named_weights``), Keras shapes."""
+        self.require_built("get_weights")
+        return [w.copy() for w in self.named_weights().values()]
 
     def set_weights(self, weights: list) -> None:
         """Copy ``weights`` (the order and shapes of ``get_weights``) into the model; all checked
         before anything is written."""
-        self._require_built("set_weights")
-        targets = [(layer.name, k, p) for layer in self.layers for k, p in layer.params.items()]
+        self.require_built("set_weights")
+        targets = self.named_weights()
         weights = list(weights)
         if len(weights) != len(targets):
             raise ShapeError(f"set_weights expected {len(targets)} arrays for model "
                              f"{self.name!r}, got {len(weights)}")
         arrays = []
-        for (name, key, target), value in zip(targets, weights):
-            value = float_array(value, target.dtype, f"weights for {name}/{key}")
+        for (name, target), value in zip(targets.items(), weights):
+            value = float_array(value, target.dtype, f"weights for {name}")
             if value.shape != target.shape:
-                raise ShapeError(f"set_weights: {name}/{key} expected shape {target.shape}, "
+                raise ShapeError(f"set_weights: {name} expected shape {target.shape}, "
                                  f"got {value.shape}")
             arrays.append(value)
-        for (_, _, target), value in zip(targets, arrays):
+        for target, value in zip(targets.values(), arrays):
             target[...] = value
 
     def count_params(self) -> int:
-        """Total number of parameters."""
-        self._require_built("count_params")
+        """Total number of weights, trainable and non-trainable (as Keras counts)."""
+        self.require_built("count_params")
         return sum(layer.count_params() for layer in self.layers)
 
     def summary(self, print_fn=print) -> None:
         """Print the Keras 2 style summary table (line length 65)."""
-        self._require_built("summary")
+        self.require_built("summary")
         for line in summary_lines(self):
             print_fn(line)
 
@@ -487,3 +523,37 @@ def _layout_hint(got: tuple, expected: tuple) -> str:
     if len(expected) == 3 and got == (expected[2], *expected[:2]):
         return ": channels-first (NCHW) data given, NHWC expected: x.transpose(0, 2, 3, 1)"
     return ""
+
+
+def _pack(entries: list[tuple[Layer, dict]]) -> tuple[np.ndarray, dict]:
+    """Copy the arrays of each ``(layer, {key: array})`` into one floatx buffer, rebinding the
+    dicts to views of it. Returns the buffer and its layout ``{"layer/key": (slice, shape)}``;
+    offsets are aligned to ``_ALIGN`` elements."""
+    layout, total = {}, 0
+    for layer, arrays in entries:
+        for key, value in arrays.items():
+            layout[f"{layer.name}/{key}"] = (slice(total, total + value.size), value.shape)
+            total += -(-value.size // _ALIGN) * _ALIGN
+    buffer = np.zeros(total, dtype=config.floatx())
+    for layer, arrays in entries:
+        for key, value in arrays.items():
+            where, shape = layout[f"{layer.name}/{key}"]
+            buffer[where] = value.ravel()
+            arrays[key] = buffer[where].reshape(shape)
+    return buffer, layout
+
+
+def _declared_only(layer_name: str, shapes: list[tuple]):
+    """A ``Layer.weight_guard`` refusing any weight beyond ``shapes`` (in creation order) or of
+    another shape."""
+    created = []
+
+    def guard(key: str, shape: tuple) -> None:
+        declared = shapes[len(created)] if len(created) < len(shapes) else None
+        if declared is None or tuple(declared) != tuple(shape):
+            raise ArgumentError(
+                f"layer {layer_name!r} would create {layer_name}/{key} of shape {shape}, but the "
+                f"file declares {declared if declared is not None else 'no such weight'}; "
+                "refused before allocating it")
+        created.append(key)
+    return guard

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from . import ops
-from .errors import TinyNNError
+from .errors import ArgumentError
 from .validation import real_in_range
 
 
@@ -50,7 +50,7 @@ class Optimizer:
     def state_for(self, key: str) -> dict[str, np.ndarray]:
         """Views of the state of one parameter, e.g. ``{"m": ..., "v": ...}`` for Adam."""
         if key not in self._layout:
-            raise TinyNNError(f"unknown parameter {key!r}: expected one of {list(self._layout)}")
+            raise ArgumentError(f"unknown parameter {key!r}: expected one of {list(self._layout)}")
         where, shape = self._layout[key]
         return {slot: buf[where].reshape(shape) for slot, buf in self.state.items()}
 
@@ -127,5 +127,5 @@ def get(identifier) -> Optimizer:
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _REGISTRY:
         return _REGISTRY[identifier.lower()]()
-    raise TinyNNError(f"unknown optimizer {identifier!r}: expected one of {sorted(_REGISTRY)} "
+    raise ArgumentError(f"unknown optimizer {identifier!r}: expected one of {sorted(_REGISTRY)} "
                       "or an Optimizer instance")

@@ -41,6 +41,7 @@ def summary_lines(model) -> list[str]:
                              str((None, *shape)), str(layer.count_params())])
         lines.append("=" * LINE_LENGTH if i == len(model.layers) - 1 else "")
     total = model.count_params()
-    lines += [f"Total params: {total:,}", f"Trainable params: {total:,}",
-              "Non-trainable params: 0", "_" * LINE_LENGTH]
+    trainable = sum(p.size for layer in model.layers for p in layer.params.values())
+    lines += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+              f"Non-trainable params: {total - trainable:,}", "_" * LINE_LENGTH]
     return lines

@@ -106,7 +106,7 @@ def check_layer_gradients(layer, x: np.ndarray, *, rng: np.random.Generator | No
     def objective():
         rewind()
         out = float(np.sum(layer.forward(x, training=True) * dy))
-        layer._cache.clear()
+        layer.release_cache()
         return out
 
     rewind()
@@ -121,15 +121,15 @@ def check_model_gradients(model, x: np.ndarray, y, *, rng: np.random.Generator |
     """Check a compiled float64 model's gradients of the mean loss w.r.t. the input and every
     parameter, through its loss (including the fused softmax + cross-entropy)."""
     rng = rng or np.random.default_rng(0)
-    x, y = model._prepare(x, y)
+    x, y = model.prepare(x, y)
     x = np.array(x, dtype=np.float64)
     rewind = _Rewinder(_generators(model) + [g for layer in model.layers
                                              for g in _generators(layer)])
-    fused = model._fused_softmax
-    out = model._forward(x, training=True, logits=fused)
-    _, dout = model._loss_and_gradient(y, out, fused)
+    fused = model.fuses_softmax
+    out = model.forward(x, training=True, logits=fused)
+    _, dout = model.loss_and_output_gradient(y, out, fused)
     grads_by_key = {}
-    first_dx = model._backward(dout, fused, input_gradient=True)
+    first_dx = model.backward(dout, fused, input_gradient=True)
     for layer in model.layers:
         for key, grad in layer.grads.items():
             grads_by_key[(layer, key)] = grad.copy()
@@ -137,10 +137,10 @@ def check_model_gradients(model, x: np.ndarray, y, *, rng: np.random.Generator |
 
     def objective():
         rewind()
-        out = model._forward(x, training=True, logits=fused)
-        for layer in model.layers:
-            layer._cache.clear()
-        return float(np.mean(model._loss_and_gradient(y, out, fused)[0]))
+        out = model.forward(x, training=True, logits=fused)
+        model.release_caches()
+        per_sample = model.loss_and_output_gradient(y, out, fused)[0]
+        return float(np.mean(per_sample)) + model.regularization_loss()
 
     rewind()
     check_gradient(objective, x, first_dx, "model input", rng, **tolerances)

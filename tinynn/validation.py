@@ -9,20 +9,20 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from .errors import DTypeError, NonFiniteError, ShapeError, TinyNNError
+from .errors import ArgumentError, DTypeError, NonFiniteError, ShapeError
 
 
 def positive_int(value, name: str) -> int:
     """Return ``value`` as int if it is an integer > 0 (bools refused)."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
-        raise TinyNNError(f"{name} expected a positive integer, got {value!r}")
+        raise ArgumentError(f"{name} expected a positive integer, got {value!r}")
     return int(value)
 
 
 def non_negative_int(value, name: str) -> int:
     """Return ``value`` as int if it is an integer >= 0 (bools refused)."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
-        raise TinyNNError(f"{name} expected a non-negative integer, got {value!r}")
+        raise ArgumentError(f"{name} expected a non-negative integer, got {value!r}")
     return int(value)
 
 
@@ -33,7 +33,7 @@ def int_tuple(value, length: int, name: str) -> tuple:
     else:
         items = tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(items) != length:
-        raise TinyNNError(f"{name} expected an int or {length} ints, got {value!r}")
+        raise ArgumentError(f"{name} expected an int or {length} ints, got {value!r}")
     return tuple(positive_int(v, name) for v in items)
 
 
@@ -46,14 +46,14 @@ def real_in_range(value, name: str, low: float, high: float, *, low_open=False,
             value < high if high_open else value <= high)
     if not ok:
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise TinyNNError(f"{name} expected a finite number in {interval}, got {value!r}")
+        raise ArgumentError(f"{name} expected a finite number in {interval}, got {value!r}")
     return float(value)
 
 
 def choice(value, name: str, options: tuple):
     """Return ``value`` if it is one of ``options``."""
     if value not in options:
-        raise TinyNNError(f"{name} expected one of {options}, got {value!r}")
+        raise ArgumentError(f"{name} expected one of {options}, got {value!r}")
     return value
 
 

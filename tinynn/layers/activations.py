@@ -3,12 +3,16 @@
 import numpy as np
 
 from .. import activations
-from .base import Layer
+from .base import Layer, register
 from .core import ActivationMixin
 
 
+@register
 class Activation(ActivationMixin, Layer):
     """``Activation("relu")`` etc. Input and output shapes are equal; no parameters."""
+
+    arguments = ("activation",)
+    keras_name = "Activation"
 
     def __init__(self, activation, name: str | None = None, input_shape: tuple | None = None):
         super().__init__(name=name, input_shape=input_shape)
@@ -22,6 +26,3 @@ class Activation(ActivationMixin, Layer):
 
     def linear_backward(self, dz):
         return dz
-
-    def get_config(self):
-        return {**super().get_config(), "activation": self.activation.name}

@@ -1,19 +1,55 @@
-"""The Layer contract every tinynn layer follows.
+"""The Layer contract every tinynn layer follows, and the registry of layer classes.
 
-A layer is built once for a fixed input shape (batch axis excluded), owns named parameters and
-gradients of the same shapes, and maps ``forward``/``backward`` over a batch. When a layer is part
-of a ``Sequential`` model, ``params[k]`` and ``grads[k]`` are views into the model's contiguous
-parameter and gradient buffers: ``backward`` writes gradients *into* ``grads[k]`` (overwriting,
+A layer is built once for a fixed input shape (batch axis excluded), owns named weights and
+maps ``forward``/``backward`` over a batch. Weights are trainable (``params``, each with a
+gradient of the same shape in ``grads``) or non-trainable (``state``, e.g. BatchNormalization's
+moving statistics: updated by ``forward(training=True)``, never by an optimizer). When a layer
+is part of a ``Sequential`` model, ``params[k]``, ``grads[k]`` and ``state[k]`` are views into
+the model's contiguous buffers: ``backward`` writes gradients *into* ``grads[k]`` (overwriting,
 never accumulating, never rebinding), and optimizers update ``params`` in place.
+
+A layer class also describes itself, so the model, ``summary``, saving (tinynn's and Keras's
+formats) and the optimizer need no list of layer names: ``arguments`` (its constructor
+arguments, which ``get_config`` writes and Keras files map one to one), ``keras_name`` and
+``keras_fixed`` (what Keras writes for arguments tinynn has no counterpart for). ``register``
+adds a class to ``REGISTRY``, the only table a saved file's class names are resolved through.
 """
 
+import inspect
 import re
 
 import numpy as np
 
-from .. import config
-from ..errors import ShapeError
+from .. import activations, config, initializers
+from ..errors import ArgumentError, ShapeError
 from ..initializers import get as get_initializer
+
+#: Layer classes by name (tinynn's and Keras's class names, and aliases): the only classes a
+#: saved file may name. Filled by ``register``.
+REGISTRY: dict[str, type] = {}
+
+
+def register(cls_or_alias, *aliases: str):
+    """Class decorator: add the class to ``REGISTRY`` under its name, its Keras name and
+    ``aliases`` (``@register`` or ``@register("MaxPool2D")``)."""
+    if isinstance(cls_or_alias, str):
+        return lambda cls: register(cls, cls_or_alias, *aliases)
+    cls = cls_or_alias
+    for name in {cls.__name__, cls.keras_name or cls.__name__, *aliases}:
+        REGISTRY[name] = cls
+    return cls
+
+
+def plain(value):
+    """A constructor argument as JSON: tuples as lists, activations and initializers by name,
+    other objects (regularizers) by their ``get_config``."""
+    if isinstance(value, tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, (activations.Activation, initializers.Initializer)):
+        return value.name
+    if hasattr(value, "get_config"):
+        return value.get_config()
+    return value
 
 
 def snake_case(name: str) -> str:
@@ -23,24 +59,45 @@ def snake_case(name: str) -> str:
 
 
 class Layer:
-    """Base class. Subclasses override ``build``, ``compute_output_shape``, ``forward``,
-    ``backward`` and ``get_config`` as needed.
+    """Base class. Subclasses override ``build``, ``compute_output_shape``, ``forward`` and
+    ``backward``, and declare ``arguments`` (then ``get_config`` needs no override).
 
-    Attributes: ``params``/``grads`` (dicts of arrays, Keras names and shapes), ``input_shape``
-    (batch excluded, set by ``build``), ``built``, ``name``.
+    Attributes: ``params``/``grads`` (trainable weights and their gradients), ``state``
+    (non-trainable weights), all dicts of arrays with Keras's names, shapes and order;
+    ``input_shape`` (batch excluded, set by ``build``), ``built``, ``name``.
     """
 
+    #: Constructor arguments (besides ``name`` and ``input_shape``), each stored under its own
+    #: name: ``get_config`` writes them and Keras configs map to them one to one.
+    arguments: tuple[str, ...] = ()
+    #: tinynn's own arguments, absent from Keras configs, written by ``get_config`` only when
+    #: they differ from their default (Conv2D's ``algorithm``).
+    native_arguments: tuple[str, ...] = ()
+    #: Keras's class name, or None for a layer Keras has no counterpart of.
+    keras_name: str | None = None
+    #: Config entries Keras writes for arguments tinynn does not have, at their no-op values.
+    keras_fixed: dict = {}
+    #: Whether Keras stores a ``build_config`` (the input shape) for this layer.
+    keras_build_config = False
     #: Layers that draw random numbers in training (Dropout) set this; the model then assigns its
     #: dropout Generator to ``layer.rng`` after ``build``.
     uses_training_rng = False
     #: The model sets this to False on its first layer with parameters: its ``backward`` then
     #: only fills ``grads`` and returns None instead of d(input), which nobody would use.
     compute_input_gradient = True
+    #: If set (by whoever builds the layer, e.g. a loader), called as ``weight_guard(key,
+    #: shape)`` before ``add_weight`` allocates anything; it raises to refuse the weight.
+    weight_guard = None
 
     def __init__(self, name: str | None = None, input_shape: tuple | None = None):
+        if name is not None and not isinstance(name, str):
+            raise ArgumentError(f"{type(self).__name__} name expected a string or None, got "
+                                f"{name!r}")
         self.name = name
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.state: dict[str, np.ndarray] = {}
+        self.regularizers: dict[str, object] = {}
         self.built = False
         self.input_shape = None
         self.declared_input_shape = None if input_shape is None else tuple(input_shape)
@@ -48,7 +105,7 @@ class Layer:
 
     # -- contract ----------------------------------------------------------------------------
     def build(self, input_shape: tuple, rng: np.random.Generator) -> None:
-        """Create parameters for inputs of shape ``(N, *input_shape)``."""
+        """Create the weights for inputs of shape ``(N, *input_shape)``."""
         self.input_shape = tuple(input_shape)
         self.built = True
 
@@ -67,21 +124,52 @@ class Layer:
         config = {"name": self.name}
         if self.declared_input_shape is not None:
             config["input_shape"] = list(self.declared_input_shape)
+        config.update({key: plain(getattr(self, key)) for key in self.arguments})
+        defaults = inspect.signature(type(self)).parameters
+        config.update({key: plain(getattr(self, key)) for key in self.native_arguments
+                       if getattr(self, key) != defaults[key].default})
         return config
 
     @classmethod
     def from_config(cls, config: dict) -> "Layer":
         return cls(**config)
 
+    @property
+    def weights(self) -> dict[str, np.ndarray]:
+        """Every weight, trainable ones first (Keras's order, e.g. gamma, beta, moving_mean,
+        moving_variance)."""
+        return {**self.params, **self.state}
+
     def count_params(self) -> int:
-        return int(sum(p.size for p in self.params.values()))
+        """Number of weights, trainable and non-trainable (as Keras counts)."""
+        return int(sum(p.size for p in self.weights.values()))
+
+    def release_cache(self) -> None:
+        """Drop what ``forward(training=True)`` kept for ``backward``."""
+        self._cache.clear()
+
+    @property
+    def holds_cache(self) -> bool:
+        """Whether a training forward's values are waiting for ``backward``."""
+        return bool(self._cache)
 
     # -- helpers for subclasses --------------------------------------------------------------
-    def add_weight(self, key: str, shape: tuple, initializer, rng: np.random.Generator) -> None:
-        """Create ``params[key]`` in floatx from ``initializer`` and a zero ``grads[key]``."""
+    def add_weight(self, key: str, shape: tuple, initializer, rng: np.random.Generator,
+                   trainable: bool = True, regularizer=None) -> None:
+        """Create ``params[key]`` (and a zero ``grads[key]``) or, if not ``trainable``,
+        ``state[key]``, in floatx from ``initializer``. A ``regularizer`` (trainable weights
+        only) adds its penalty to the model's loss."""
+        shape = tuple(shape)
+        if self.weight_guard is not None:
+            self.weight_guard(key, shape)
         value = get_initializer(initializer)(shape, config.floatx(), rng)
+        if not trainable:
+            self.state[key] = value
+            return
         self.params[key] = value
         self.grads[key] = np.zeros_like(value)
+        if regularizer is not None:
+            self.regularizers[key] = regularizer
 
     def check_input(self, x: np.ndarray, hint: str = "") -> None:
         """Raise ShapeError unless ``x`` is ``(N, *input_shape)``."""

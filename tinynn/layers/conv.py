@@ -2,17 +2,17 @@
 
 import numpy as np
 
-from .. import activations
+from .. import activations, initializers
 from ..errors import DTypeError
-from ..ops.shapes import PADDINGS
-from ..validation import choice, int_tuple, positive_int
+from ..validation import choice, positive_int
 from . import conv_algorithms
-from .base import Layer
-from .core import ActivationMixin, _initializer_name, add_bias
-from .spatial import check_images, window_geometry
+from .base import register
+from .core import ActivationMixin, add_bias
+from .spatial import Window2D, check_images
 
 
-class Conv2D(ActivationMixin, Layer):
+@register
+class Conv2D(ActivationMixin, Window2D):
     """``activation(cross_correlate(x, kernel) + bias)`` with Keras's arguments and padding.
 
     Input shape: (N, H, W, C). Output shape: (N, OH, OW, filters), where 'valid' gives
@@ -27,37 +27,42 @@ class Conv2D(ActivationMixin, Layer):
     writes the output.
     """
 
+    arguments = ("filters", "kernel_size", "strides", "padding", "activation", "use_bias",
+                 "kernel_initializer", "bias_initializer")
+    native_arguments = ("algorithm",)
+    keras_name = "Conv2D"
+    keras_fixed = {"data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1,
+                   "kernel_regularizer": None, "bias_regularizer": None,
+                   "activity_regularizer": None, "kernel_constraint": None,
+                   "bias_constraint": None}
+    keras_build_config = True
+
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
                  activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", algorithm: str = "auto", name: str | None = None,
                  input_shape: tuple | None = None):
         super().__init__(name=name, input_shape=input_shape)
         self.filters = positive_int(filters, "Conv2D filters")
-        self.kernel_size = int_tuple(kernel_size, 2, "Conv2D kernel_size")
-        self.strides = int_tuple(strides, 2, "Conv2D strides")
-        self.padding = choice(padding.lower() if isinstance(padding, str) else padding,
-                              "Conv2D padding", PADDINGS)
+        self.set_window(kernel_size, strides, padding, "kernel_size")
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
         self.algorithm = choice(algorithm, "Conv2D algorithm", conv_algorithms.ALGORITHMS)
         self.algorithm_used: str | None = None
         self._algorithm = None
 
-    def _geometry(self, input_shape: tuple) -> tuple:
-        return window_geometry(self, tuple(input_shape), self.kernel_size, self.strides,
-                               self.padding)
+    @property
+    def kernel_size(self) -> tuple:
+        return self.window_size
 
-    def compute_output_shape(self, input_shape):
-        (oh, ow), _ = self._geometry(input_shape)
-        return (oh, ow, self.filters)
+    def output_channels(self, channels):
+        return self.filters
 
     def build(self, input_shape, rng):
-        self.output_hw, pads = self._geometry(input_shape)
         super().build(input_shape, rng)
         kh, kw = self.kernel_size
-        self.window = (kh, kw, *self.strides, *pads)  # im2col's KH KW SH SW PT PB PL PR
+        self.window = (kh, kw, *self.strides, *self.pads)  # im2col's KH KW SH SW PT PB PL PR
         self.add_weight("kernel", (kh, kw, input_shape[2], self.filters),
                         self.kernel_initializer, rng)
         if self.use_bias:
@@ -92,14 +97,3 @@ class Conv2D(ActivationMixin, Layer):
         if self.use_bias:
             np.sum(dz, axis=0, out=self.grads["bias"])
         return self._compute().backward(dz, saved, self.compute_input_gradient)
-
-    def get_config(self):
-        config = {**super().get_config(), "filters": self.filters,
-                  "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                  "padding": self.padding, "activation": self.activation.name,
-                  "use_bias": self.use_bias,
-                  "kernel_initializer": _initializer_name(self.kernel_initializer),
-                  "bias_initializer": _initializer_name(self.bias_initializer)}
-        if self.algorithm != "auto":
-            config["algorithm"] = self.algorithm
-        return config

@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 from .. import ops
-from ..errors import TinyNNError
+from ..errors import ArgumentError
 from ..ops import winograd
 
 ALGORITHMS = ("auto", "im2col", "winograd")
@@ -53,11 +53,11 @@ def choose(requested: str, kernel_size: tuple, strides: tuple, channels: int) ->
     if requested == "auto":
         requested = os.environ.get(ENVIRONMENT_VARIABLE, "auto").lower()
         if requested not in ALGORITHMS:
-            raise TinyNNError(f"{ENVIRONMENT_VARIABLE} expected one of {ALGORITHMS}, got "
+            raise ArgumentError(f"{ENVIRONMENT_VARIABLE} expected one of {ALGORITHMS}, got "
                               f"{requested!r}")
     fits = strides == (1, 1) and kernel_size[0] == kernel_size[1] in WINOGRAD_TILE
     if requested == "winograd" and not fits:
-        raise TinyNNError(f"algorithm='winograd' needs strides (1, 1) and a square kernel of "
+        raise ArgumentError(f"algorithm='winograd' needs strides (1, 1) and a square kernel of "
                           f"size {sorted(WINOGRAD_TILE)}, got kernel_size={kernel_size}, "
                           f"strides={strides}: use algorithm='im2col' or 'auto'")
     if requested == "auto":

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from .. import activations, ops
+from .. import activations, initializers, ops
 from ..errors import DTypeError, ShapeError
 from ..validation import positive_int
-from .base import Layer
+from .base import Layer, register
 
 
 class ActivationMixin:
@@ -41,12 +41,15 @@ class ActivationMixin:
         return self.linear_backward(dz)
 
 
+@register
 class Input(Layer):
     """Declares the model's input shape (batch excluded); identity otherwise.
 
     ``Sequential([Input((28, 28)), Flatten(), ...])`` is the same as giving
     ``input_shape=(28, 28)`` to the first layer. Not listed in ``summary()``, as in Keras.
     """
+
+    keras_name = "InputLayer"
 
     def __init__(self, shape: tuple, name: str | None = None):
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
@@ -68,11 +71,16 @@ class Input(Layer):
 InputLayer = Input
 
 
+@register
 class Flatten(Layer):
     """Reshape ``(N, d1, d2, ...)`` to ``(N, d1*d2*...)`` in C order (Keras's channels_last).
 
     Input shape: (N, *dims). Output shape: (N, prod(dims)). Returns a view when possible.
     """
+
+    keras_name = "Flatten"
+    keras_fixed = {"data_format": "channels_last"}
+    keras_build_config = True
 
     def compute_output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
@@ -85,12 +93,20 @@ class Flatten(Layer):
         return dy.reshape((len(dy), *self.input_shape))
 
 
+@register
 class Dense(ActivationMixin, Layer):
     """``activation(x @ kernel + bias)``.
 
     Input shape: (N, in). Output shape: (N, units). Parameters: ``kernel`` (in, units),
     ``bias`` (units,). Accepts only 2-D input: add ``Flatten()`` before it for images.
     """
+
+    arguments = ("units", "activation", "use_bias", "kernel_initializer", "bias_initializer")
+    keras_name = "Dense"
+    keras_fixed = {"kernel_regularizer": None, "bias_regularizer": None,
+                   "kernel_constraint": None, "bias_constraint": None,
+                   "quantization_config": None}
+    keras_build_config = True
 
     def __init__(self, units: int, activation=None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -99,8 +115,8 @@ class Dense(ActivationMixin, Layer):
         self.units = positive_int(units, "Dense units")
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
 
     def describe(self):
         return f"Dense {self.name!r} (units={self.units})"
@@ -142,12 +158,6 @@ class Dense(ActivationMixin, Layer):
             return None
         return dz @ self.params["kernel"].T  # (N, units) @ (units, in) -> (N, in)
 
-    def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "activation": self.activation.name, "use_bias": self.use_bias,
-                "kernel_initializer": _initializer_name(self.kernel_initializer),
-                "bias_initializer": _initializer_name(self.bias_initializer)}
-
 
 def add_bias(z: np.ndarray, bias: np.ndarray | None, relu: bool) -> np.ndarray:
     """In place on ``z`` (..., F): add ``bias`` (F,) if given, then ReLU if ``relu``; one pass
@@ -155,7 +165,3 @@ def add_bias(z: np.ndarray, bias: np.ndarray | None, relu: bool) -> np.ndarray:
     if bias is not None:
         return ops.bias_activation(z, bias, relu)
     return np.maximum(z, 0, out=z) if relu else z
-
-
-def _initializer_name(initializer) -> str:
-    return initializer if isinstance(initializer, str) else initializer.name

@@ -3,9 +3,10 @@
 import numpy as np
 
 from ..validation import non_negative_int, real_in_range
-from .base import Layer
+from .base import Layer, register
 
 
+@register
 class Dropout(Layer):
     """Zero each input with probability ``rate`` and scale the rest by 1 / (1 - rate)
     (Keras's inverted dropout), so inference is the identity.
@@ -16,6 +17,9 @@ class Dropout(Layer):
     unused: the model's seed decides), standalone a Generator seeded with ``seed`` at build.
     """
 
+    arguments = ("rate", "seed")
+    keras_name = "Dropout"
+    keras_fixed = {"noise_shape": None}
     uses_training_rng = True
 
     def __init__(self, rate: float, seed: int | None = None, name: str | None = None):
@@ -43,6 +47,3 @@ class Dropout(Layer):
     def backward(self, dy):
         (mask,) = self.pop_cache("mask")
         return dy if mask is None else dy * mask
-
-    def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}

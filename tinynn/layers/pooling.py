@@ -1,80 +1,83 @@
-"""MaxPooling2D (alias MaxPool2D): the maximum of each window of NHWC images."""
+"""MaxPooling2D (alias MaxPool2D): the maximum of each window of NHWC images, and
+``Pooling2D``, the base of the 2-D pooling layers."""
 
 import numpy as np
 
 from .. import ops
-from ..errors import TinyNNError
-from ..ops.shapes import PADDINGS
-from ..validation import choice, int_tuple
-from .base import Layer
-from .spatial import check_images, window_geometry
-
-_MAX_WINDOW = 256  # the argmax of a window is stored as uint8
+from ..errors import ArgumentError
+from .base import register
+from .spatial import Window2D, check_images
 
 
-class MaxPooling2D(Layer):
-    """Max over PH x PW windows moved by ``strides`` (default: ``pool_size``, as Keras).
+class Pooling2D(Window2D):
+    """A pooling layer: ``pool_size`` windows moved by ``strides`` (default: ``pool_size``, as
+    Keras), 'valid' or 'same' padding. Input shape: (N, H, W, C). Output shape:
+    (N, OH, OW, C) with Keras's 'valid'/'same' arithmetic."""
 
-    Input shape: (N, H, W, C). Output shape: (N, OH, OW, C) with Keras's 'valid'/'same'
-    arithmetic; 'same' pads with -inf, so padding never wins a window. Backward sends each
-    window's gradient to its maximum only; for tied maxima (e.g. zeros after ReLU) that is the
-    first in row-major window order, where the true gradient is not defined. Windows may hold at
-    most 256 elements.
-    """
+    arguments = ("pool_size", "strides", "padding")
+    keras_fixed = {"data_format": "channels_last"}
 
     def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid",
                  name: str | None = None, input_shape: tuple | None = None):
         super().__init__(name=name, input_shape=input_shape)
-        self.pool_size = int_tuple(pool_size, 2, "MaxPooling2D pool_size")
-        if self.pool_size[0] * self.pool_size[1] > _MAX_WINDOW:
-            raise TinyNNError(f"MaxPooling2D pool_size expected at most {_MAX_WINDOW} elements "
-                              f"per window, got {self.pool_size}")
-        self.strides = (self.pool_size if strides is None
-                        else int_tuple(strides, 2, "MaxPooling2D strides"))
-        self.padding = choice(padding.lower() if isinstance(padding, str) else padding,
-                              "MaxPooling2D padding", PADDINGS)
+        self.set_window(pool_size, strides, padding, "pool_size")
 
-    def _geometry(self, input_shape: tuple) -> tuple:
-        return window_geometry(self, tuple(input_shape), self.pool_size, self.strides,
-                               self.padding)
+    @property
+    def pool_size(self) -> tuple:
+        return self.window_size
 
-    def compute_output_shape(self, input_shape):
-        (oh, ow), _ = self._geometry(input_shape)
-        return (oh, ow, input_shape[2])
-
-    def build(self, input_shape, rng):
-        _, self.pads = self._geometry(input_shape)
-        super().build(input_shape, rng)
-
-    def _padded_shape(self, n: int) -> tuple:
+    def padded_shape(self, n: int) -> tuple:
+        """The shape (N, H + PT + PB, W + PL + PR, C) of a padded batch of ``n`` images."""
         h, w, c = self.input_shape
         pt, pb, pl, pr = self.pads
         return (n, h + pt + pb, w + pl + pr, c)
 
+    def pad(self, x: np.ndarray, value: float) -> np.ndarray:
+        """``x`` (N, H, W, C) padded with ``value`` to ``padded_shape`` (x itself if no
+        padding)."""
+        if not any(self.pads):
+            return x
+        pt, pb, pl, pr = self.pads
+        return np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=value)
+
+    def unpad(self, dx: np.ndarray) -> np.ndarray:
+        """The (N, H, W, C) interior of a padded-shape gradient."""
+        if not any(self.pads):
+            return dx
+        h, w, _ = self.input_shape
+        pt, _, pl, _ = self.pads
+        return dx[:, pt:pt + h, pl:pl + w, :]
+
+
+@register("MaxPool2D")
+class MaxPooling2D(Pooling2D):
+    """Max over each window. 'same' pads with -inf, so padding never wins a window. Backward
+    sends each window's gradient to its maximum only; for tied maxima (e.g. zeros after ReLU)
+    that is the first in row-major window order, where the true gradient is not defined.
+    Windows may hold at most 256 elements (the argmax is stored as uint8).
+    """
+
+    keras_name = "MaxPooling2D"
+    max_window = 256
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid",
+                 name: str | None = None, input_shape: tuple | None = None):
+        super().__init__(pool_size, strides, padding, name=name, input_shape=input_shape)
+        if self.pool_size[0] * self.pool_size[1] > self.max_window:
+            raise ArgumentError(f"MaxPooling2D pool_size expected at most {self.max_window} "
+                                f"elements per window, got {self.pool_size}")
+
     def forward(self, x, training=False):
         check_images(self, x)
-        pt, pb, pl, pr = self.pads
-        if any(self.pads):
-            x = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)),  # (N, H+PT+PB, W+PL+PR, C)
-                       constant_values=-np.inf)
-        y, argmax = ops.maxpool2d_forward(x, *self.pool_size, *self.strides)
+        y, argmax = ops.maxpool2d_forward(self.pad(x, -np.inf), *self.pool_size, *self.strides)
         if training:
             self._cache["argmax"] = argmax
         return y
 
     def backward(self, dy):
         (argmax,) = self.pop_cache("argmax")
-        dx = ops.maxpool2d_backward(dy, argmax, self._padded_shape(len(dy)), *self.pool_size,
-                                    *self.strides)
-        if any(self.pads):
-            h, w, _ = self.input_shape
-            pt, _, pl, _ = self.pads
-            dx = dx[:, pt:pt + h, pl:pl + w, :]  # (N, H+PT+PB, W+PL+PR, C) -> (N, H, W, C)
-        return dx
-
-    def get_config(self):
-        return {**super().get_config(), "pool_size": list(self.pool_size),
-                "strides": list(self.strides), "padding": self.padding}
+        return self.unpad(ops.maxpool2d_backward(dy, argmax, self.padded_shape(len(dy)),
+                                                 *self.pool_size, *self.strides))
 
 
 MaxPool2D = MaxPooling2D

@@ -1,4 +1,5 @@
-"""Input checks and window geometry shared by the image layers (Conv2D, MaxPooling2D).
+"""``Window2D``, the base of the layers that slide a 2-D window over images (Conv2D and the
+poolings), with the input checks and window geometry they share.
 
 Images are NHWC (channels last, as Keras's default): a batch is (N, H, W, C) and a layer's
 ``input_shape`` (batch excluded) is (H, W, C).
@@ -7,7 +8,49 @@ Images are NHWC (channels last, as Keras's default): a batch is (N, H, W, C) and
 import numpy as np
 
 from ..errors import ShapeError
-from ..ops.shapes import conv_output_size, padding_amounts
+from ..ops.shapes import PADDINGS, conv_output_size, padding_amounts
+from ..validation import choice, int_tuple
+from .base import Layer
+
+
+class Window2D(Layer):
+    """A layer whose output pixel (i, j) reads a ``window_size`` window of its NHWC input at
+    (i * SH, j * SW) after Keras's 'valid'/'same' padding.
+
+    Subclasses set ``window_size`` (KH, KW), ``strides`` and ``padding`` in ``__init__``
+    (through ``set_window``) and may override ``output_channels``. After ``build``:
+    ``output_hw`` (OH, OW) and ``pads`` (PT, PB, PL, PR).
+    """
+
+    keras_fixed = {"data_format": "channels_last"}
+
+    def set_window(self, window_size, strides, padding, what: str) -> None:
+        """Check and store the window arguments (``what`` names them in errors, e.g.
+        "Conv2D kernel_size"); ``strides=None`` means the window size, as Keras's poolings."""
+        kind = type(self).__name__
+        self.window_size = int_tuple(window_size, 2, f"{kind} {what}")
+        self.strides = (self.window_size if strides is None
+                        else int_tuple(strides, 2, f"{kind} strides"))
+        self.padding = choice(padding.lower() if isinstance(padding, str) else padding,
+                              f"{kind} padding", PADDINGS)
+
+    def output_channels(self, channels: int) -> int:
+        """Output channels for ``channels`` input channels (pooling keeps them)."""
+        return channels
+
+    def geometry(self, input_shape: tuple) -> tuple:
+        """``((OH, OW), (PT, PB, PL, PR))`` for an (H, W, C) input; ShapeError if the window
+        does not fit."""
+        return window_geometry(self, tuple(input_shape), self.window_size, self.strides,
+                               self.padding)
+
+    def compute_output_shape(self, input_shape):
+        (oh, ow), _ = self.geometry(input_shape)
+        return (oh, ow, self.output_channels(input_shape[2]))
+
+    def build(self, input_shape, rng):
+        self.output_hw, self.pads = self.geometry(input_shape)
+        super().build(input_shape, rng)
 
 
 def _shape_text(shape: tuple) -> str:

@@ -46,7 +46,7 @@ def save_model(model, filepath: str | os.PathLike, include_optimizer: bool = Tru
     path = save_path(filepath, weights_only=False, caller="save_model")
     if is_keras(path):
         return keras_format.save_model(model, path, include_optimizer, overwrite)
-    model._require_built("save")
+    model.require_built("save")
     arrays = _parameter_arrays(model)
     compiled = serialization.compile_config(model)
     manifest = {**_manifest_base(model, "model"), "model": serialization.model_config(model),
@@ -64,7 +64,7 @@ def save_weights(model, filepath: str | os.PathLike, overwrite: bool = True) -> 
     path = save_path(filepath, weights_only=True, caller="save_weights")
     if is_keras(path):
         return keras_format.save_weights(model, path, overwrite)
-    model._require_built("save_weights")
+    model.require_built("save_weights")
     _write(path, _manifest_base(model, "weights"), _parameter_arrays(model), overwrite)
 
 
@@ -78,8 +78,7 @@ def _manifest_base(model, kind: str) -> dict:
 
 
 def _parameter_arrays(model) -> dict[str, np.ndarray]:
-    return {f"param/{name}": model.parameters[where].reshape(shape)
-            for name, (where, shape) in model.layout.items()}
+    return {f"param/{name}": weight for name, weight in model.named_weights().items()}
 
 
 def _optimizer_state(model) -> tuple[dict, dict[str, np.ndarray]]:
@@ -113,7 +112,7 @@ def load_weights(model, filepath: str | os.PathLike) -> None:
     path = load_path(filepath, caller="load_weights")
     if is_keras(path):
         return keras_format.load_weights(model, path)
-    model._require_built("load_weights")
+    model.require_built("load_weights")
     with CheckpointReader(path) as reader:
         if reader.manifest.get("kind") not in ("model", "weights"):
             raise reader.corrupt(f"unknown kind {reader.manifest.get('kind')!r}")

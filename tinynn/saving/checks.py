@@ -38,12 +38,12 @@ def check_finite(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def model_specs(model) -> Specs:
-    """``{name: (shape, dtype)}`` of the model's parameters, in layout order."""
-    return {name: (shape, model.parameters.dtype) for name, (_, shape) in model.layout.items()}
+    """``{name: (shape, dtype)}`` of the model's weights, in Keras's order."""
+    return {name: (w.shape, w.dtype) for name, w in model.named_weights().items()}
 
 
 def check_matches(model, specs: Specs, path: Path, hint: str = REBUILD_HINT) -> None:
-    """Raise CheckpointMismatchError listing every parameter whose name, shape or dtype in
+    """Raise CheckpointMismatchError listing every weight whose name, shape or dtype in
     ``specs`` (the file) differs from ``model``."""
     expected = model_specs(model)
     problems = []
@@ -72,10 +72,10 @@ def _describe(spec: tuple) -> str:
 
 
 def copy_weights(model, weights: dict[str, np.ndarray]) -> None:
-    """Copy into the model's parameter buffer (the layers' views stay valid)."""
+    """Copy into the model's weight buffers (the layers' views stay valid)."""
+    targets = model.named_weights()
     for name, array in weights.items():
-        where, _ = model.layout[name]
-        model.parameters[where] = array.ravel()
+        targets[name][...] = array.reshape(targets[name].shape)
 
 
 def interpret(reader, what: str, function, *args):

@@ -1,33 +1,31 @@
 """Keras model and compile configs (JSON) to tinynn objects and back, through fixed tables.
 
-Reading accepts Keras 3 and Keras 2 (tf.keras) Sequential configs. Each Keras class maps to a
-tinynn class through ``LAYERS``; each Keras argument is either passed on (``LAYERS``), or one
-tinynn has no counterpart for and accepted only at the value that makes it a no-op
-(``NEUTRAL``, e.g. ``dilation_rate=(1, 1)``, ``kernel_regularizer=None``). Anything else, a
-``BatchNormalization`` layer, ``Conv2D(dilation_rate=2)``, ``data_format="channels_first"``, an
-unknown argument, raises UnsupportedKerasFeatureError naming the layer and the argument. A
-malformed config raises KeyError, TypeError or ValueError (the loader reports a damaged file).
+Everything about a layer comes from its class (``tinynn.layers.Layer``): Keras class names
+resolve through ``tinynn.layers.REGISTRY``, and a Keras argument is either one of the class's
+``arguments`` (passed on, converting initializer and regularizer entries), or one tinynn has no
+counterpart for, accepted only at the value that makes it a no-op (``NEUTRAL``, e.g.
+``dilation_rate=(1, 1)``). Anything else, a layer tinynn does not have,
+``Conv2D(dilation_rate=2)``, ``data_format="channels_first"``, an unknown argument, raises
+UnsupportedKerasFeatureError naming the layer and the argument. A malformed config raises
+KeyError, TypeError or ValueError (the loader reports a damaged file).
 
-Writing produces the config Keras 3.15 writes for the same model (``model_config``).
+Writing produces the config Keras 3.15 writes for the same model (``model_config``): the
+class's ``arguments`` in Keras's form, plus its ``keras_fixed`` entries.
 """
 
 from __future__ import annotations
 
-from .. import activations, layers, losses, optimizers
+from .. import activations, initializers, layers, losses, optimizers
 from ..errors import CheckpointError, TinyNNError, UnsupportedKerasFeatureError
+from ..layers.base import plain
 
-#: Keras class name -> (tinynn class, the Keras arguments it takes under the same name).
-LAYERS = {
-    "Dense": (layers.Dense, ("units", "activation", "use_bias", "kernel_initializer",
-                             "bias_initializer")),
-    "Conv2D": (layers.Conv2D, ("filters", "kernel_size", "strides", "padding", "activation",
-                               "use_bias", "kernel_initializer", "bias_initializer")),
-    "MaxPooling2D": (layers.MaxPooling2D, ("pool_size", "strides", "padding")),
-    "Flatten": (layers.Flatten, ()),
-    "Dropout": (layers.Dropout, ("rate", "seed")),
-    "Activation": (layers.Activation, ("activation",)),
-}
-LAYERS["MaxPool2D"] = LAYERS["MaxPooling2D"]
+
+def keras_layers() -> dict[str, type]:
+    """Keras class name (and alias) -> tinynn class, for every registered layer Keras has."""
+    return {name: cls for name, cls in layers.REGISTRY.items()
+            if cls.keras_name is not None and cls is not layers.Input}
+
+
 _INPUT_KEYS = ("batch_shape", "batch_input_shape")  # Keras 3, Keras 2
 
 #: Keras arguments without a tinynn counterpart, and the values at which they change nothing.
@@ -114,10 +112,12 @@ def _layer(class_name: str, options: dict) -> layers.Layer:
     name = options.get("name")
     if not isinstance(name, (str, type(None))):
         raise TypeError(f"a {class_name} layer's name is {name!r}, expected a string")
-    if class_name not in LAYERS:
+    known = keras_layers()
+    if class_name not in known:
         raise _unsupported(f"Keras layer {name!r} of type {class_name}", "tinynn has the "
-                           f"layers {', '.join(sorted(LAYERS))} (and InputLayer)")
-    cls, taken = LAYERS[class_name]
+                           f"layers {', '.join(sorted(known))} (and InputLayer)")
+    cls = known[class_name]
+    taken = cls.arguments
     where = f"Keras layer {name!r} ({class_name})"
     _check_neutral(where, options, ("name", "dtype", *taken))
     kwargs = {key: _argument(where, key, options[key]) for key in taken if key in options}
@@ -232,7 +232,7 @@ def _loss(value) -> losses.Loss:
             raise _unsupported(f"loss argument {key}={option!r}")
     cls = _LOSSES[value["class_name"]]
     return cls(from_logits=options.get("from_logits", False)) if issubclass(
-        cls, losses._CrossentropyBase) else cls()
+        cls, losses.Crossentropy) else cls()
 
 
 def _metrics(values: list) -> list[str]:
@@ -278,52 +278,34 @@ def _policy(dtype: str) -> dict:
 
 
 def _layer_entry(layer, input_shape: tuple, dtype: str) -> dict:
-    class_name = type(layer).__name__
-    if LAYERS.get(class_name, (None,))[0] is not type(layer):
+    class_name = layer.keras_name
+    if keras_layers().get(class_name) is not type(layer):
         raise CheckpointError(
-            f"cannot save layer {layer.name!r} of type {class_name} in the Keras format, which "
-            f"names only Keras's layers {sorted(LAYERS)}; save the weights alone with "
-            "save_weights and rebuild the model in code")
+            f"cannot save layer {layer.name!r} of type {type(layer).__name__} in the Keras "
+            f"format, which names only Keras's layers {sorted(keras_layers())}; save the "
+            "weights alone with save_weights and rebuild the model in code")
     config = {"name": layer.name, "trainable": True, "dtype": _policy(dtype),
-              **_LAYER_OPTIONS[class_name](layer)}
+              **{key: _keras_value(getattr(layer, key)) for key in layer.arguments},
+              **layer.keras_fixed}
     entry = _entry(class_name, config)
-    if class_name in ("Dense", "Conv2D", "Flatten"):  # the layers Keras builds for a shape
+    if layer.keras_build_config:
         entry["build_config"] = {"input_shape": [None, *input_shape]}
     return entry
 
 
+def _keras_value(value):
+    """A layer argument as Keras writes it: initializers as Keras entries, the rest plain."""
+    if isinstance(value, initializers.Initializer):
+        return _initializer_entry(value)
+    return plain(value)
+
+
 def _initializer_entry(initializer) -> dict:
-    name = initializer if isinstance(initializer, str) else initializer.name
+    name = initializer.name
     class_name = {value: key for key, value in INITIALIZERS.items()}[name]
     config = ({"seed": None, "input_axes": None, "output_axes": None}
               if class_name in _SEEDED else {})
     return _entry(class_name, config, module="keras.initializers")
-
-
-def _weights_options(layer) -> dict:
-    return {"activation": layer.activation.name, "use_bias": layer.use_bias,
-            "kernel_initializer": _initializer_entry(layer.kernel_initializer),
-            "bias_initializer": _initializer_entry(layer.bias_initializer),
-            "kernel_regularizer": None, "bias_regularizer": None}
-
-
-_LAYER_OPTIONS = {
-    "Dense": lambda layer: {"units": layer.units, **_weights_options(layer),
-                            "kernel_constraint": None, "bias_constraint": None,
-                            "quantization_config": None},
-    "Conv2D": lambda layer: {
-        "filters": layer.filters, "kernel_size": list(layer.kernel_size),
-        "strides": list(layer.strides), "padding": layer.padding,
-        "data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1,
-        **_weights_options(layer), "activity_regularizer": None, "kernel_constraint": None,
-        "bias_constraint": None},
-    "MaxPooling2D": lambda layer: {"pool_size": list(layer.pool_size),
-                                   "padding": layer.padding, "strides": list(layer.strides),
-                                   "data_format": "channels_last"},
-    "Flatten": lambda layer: {"data_format": "channels_last"},
-    "Dropout": lambda layer: {"rate": layer.rate, "seed": layer.seed, "noise_shape": None},
-    "Activation": lambda layer: {"activation": layer.activation.name},
-}
 
 
 def compile_config(model) -> dict:

@@ -3,7 +3,9 @@
 - ``load_weights(model, path)``: a ``.keras``, ``.weights.h5`` or legacy ``.h5`` file (Keras 2
   or 3) into a built tinynn model. The file's layers that hold weights are matched to the
   model's by position (Keras's own names, ``conv2d_3``, ``sequential_1/dense``..., vary with
-  the session), kernel then bias; every shape is checked before anything is copied.
+  the session), and within a layer in Keras's order (trainable weights, then non-trainable
+  ones: kernel, bias; gamma, beta, moving_mean, moving_variance); every shape is checked
+  before anything is copied.
 - ``load_model(path)``: a Sequential model built from a ``.keras`` or legacy ``.h5`` file's
   config (keras_config.py names what tinynn does not support), its weights and, with
   ``compile=True``, its compile settings and optimizer state when tinynn has them.
@@ -44,13 +46,11 @@ from .keras_h5 import (
     layer_keys,
     write_weights,
 )
-from .serialization import declared_weights_only
 
 KERAS_VERSION = "3.15.1"  # the Keras release whose files these are checked against
-PARAMETER_KEYS = ("kernel", "bias")  # Keras's variable order in every layer tinynn has
 MATCH_HINT = ("tinynn matches the Keras layers that hold weights to the model's by position "
-              "(kernel, then bias): build the same architecture, or build the model from the "
-              "file with tinynn.models.load_model")
+              "(and each layer's weights in Keras's order): build the same architecture, or "
+              "build the model from the file with tinynn.models.load_model")
 
 
 # -- saving -------------------------------------------------------------------------------------
@@ -58,7 +58,7 @@ def save_model(model, path: Path, include_optimizer: bool = True,
                overwrite: bool = True) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` file: config (with the compile settings of a
     compiled model), weights and, with ``include_optimizer``, the optimizer state."""
-    model._require_built("save")
+    model.require_built("save")
     config = keras_config.model_config(model)
     state = optimizer_variables(model) if include_optimizer and "compile_config" in config \
         else None
@@ -73,7 +73,7 @@ def save_model(model, path: Path, include_optimizer: bool = True,
 
 def save_weights(model, path: Path, overwrite: bool = True) -> None:
     """Write the weights of ``model`` as a Keras 3 ``.weights.h5`` file."""
-    model._require_built("save_weights")
+    model.require_built("save_weights")
     weights = _weights_h5(model, path, overwrite, None)
     with atomic_write(path) as file:
         file.write(weights)
@@ -82,8 +82,7 @@ def save_weights(model, path: Path, overwrite: bool = True) -> None:
 def _weights_h5(model, path: Path, overwrite: bool, state: list | None) -> bytes:
     """The weights (and optimizer ``state``) as the bytes of Keras 3's HDF5 file."""
     check_destination(path, overwrite)
-    arrays = {name: model.parameters[where] for name, (where, _) in model.layout.items()}
-    check_finite(path, arrays)
+    check_finite(path, model.named_weights())
     buffer = io.BytesIO()
     write_weights(buffer, model, model.optimizer and model.optimizer.name, state)
     return buffer.getvalue()
@@ -104,11 +103,11 @@ def optimizer_variables(model) -> list[np.ndarray]:
 # -- loading ------------------------------------------------------------------------------------
 def load_weights(model, path: Path) -> None:
     """Load a Keras file's weights into ``model``, all or nothing (module docstring)."""
-    model._require_built("load_weights")
+    model.require_built("load_weights")
     with KerasFile(path) as source:
         classes = interpret(source, "the model config", keras_config.layer_class_names,
                              source.config) if source.config else [
-            type(layer).__name__ for layer in model.layers]
+            layer.keras_name for layer in model.layers]
         weights = _read_matching(model, source, classes)
     with InterruptGuard() as guard, guard.critical():
         copy_weights(model, weights)
@@ -146,11 +145,9 @@ def _build(source: KerasFile, name: str, input_shape: tuple, entries: list):
         keys = [layer.name for _, layer in entries]
     found = {layer.name: layer.arrays for layer in source.weighted_layers(
         [class_name for class_name, _ in entries])}
-    shapes = {f"{layer.name}/{key}": tuple(array.shape)
-              for (_, layer), file_key in zip(entries, keys)
-              for key, array in zip(PARAMETER_KEYS, found.get(file_key, []))}
-    with declared_weights_only(model.layers, shapes):
-        interpret(source, "the model config", model.build)
+    shapes = {layer.name: [tuple(array.shape) for array in found.get(file_key, [])]
+              for (_, layer), file_key in zip(entries, keys)}
+    interpret(source, "the model config", model.build, None, shapes)
     return model
 
 
@@ -158,10 +155,10 @@ def _read_matching(model, source: KerasFile, class_names: list[str]) -> dict[str
     """The file's arrays under the model's parameter names, after checking that every one
     matches (CheckpointMismatchError lists each difference)."""
     dtype = model.parameters.dtype
-    targets = [layer for layer in model.layers if layer.params]
+    targets = [layer for layer in model.layers if layer.weights]
     specs, datasets = {}, {}
     for i, file_layer in enumerate(source.weighted_layers(class_names)):
-        keys = list(targets[i].params) if i < len(targets) else []
+        keys = list(targets[i].weights) if i < len(targets) else []
         for j, dataset in enumerate(file_layer.arrays):
             name = (f"{targets[i].name}/{keys[j]}" if j < len(keys)
                     else f"{file_layer.name}/{j}")

@@ -291,10 +291,10 @@ def write_weights(file, model, optimizer_name: str | None = None,
     """Write ``model``'s weights (and optimizer variables, if given) to ``file`` (a binary file
     object or path) in Keras 3's layout, as Keras 3.15 writes it."""
     h5py = import_h5py()
-    classes = [type(layer).__name__ for layer in model.layers]
+    classes = [layer.keras_name for layer in model.layers]
     with h5py.File(file, "w") as h5:
         for key, layer in zip(layer_keys(classes), model.layers):
-            _write_vars(h5.create_group(f"layers/{key}"), layer.name, layer.params.values())
+            _write_vars(h5.create_group(f"layers/{key}"), layer.name, layer.weights.values())
         if optimizer_arrays is not None:
             _write_vars(h5.create_group("optimizer"), optimizer_name, optimizer_arrays)
         _write_vars(h5, model.name, [])

@@ -1,7 +1,7 @@
 """Architecture, compile settings and RNG state as JSON-compatible dicts, and back.
 
 Names read from a file are resolved only through fixed tables of tinynn's own classes: layers
-through ``tinynn.layers.SERIALIZABLE``, optimizers and losses through ``optimizers.get`` and
+through ``tinynn.layers.REGISTRY``, optimizers and losses through ``optimizers.get`` and
 ``losses.get``. Nothing is imported by a name read from a file, and a class outside these
 tables (a user subclass) is refused when saving rather than silently saved as its base class.
 Functions that read configs raise TinyNNError, TypeError, KeyError or ValueError on malformed
@@ -10,25 +10,22 @@ input; the loader turns those into CheckpointCorruptError.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from .. import layers, losses, optimizers
-from ..errors import CheckpointError, TinyNNError
-
-LAYER_TYPES = {cls.__name__: cls for cls in layers.SERIALIZABLE}
+from ..errors import ArgumentError, CheckpointError, TinyNNError
 
 
 # -- architecture -------------------------------------------------------------------------------
 def model_config(model) -> dict:
     """``{"class_name": "Sequential", "config": {...}}`` for a built model."""
     for layer in model.layers:
-        if LAYER_TYPES.get(type(layer).__name__) is not type(layer):
+        if layers.REGISTRY.get(type(layer).__name__) is not type(layer):
             raise CheckpointError(
                 f"cannot save layer {layer.name!r} of type {type(layer).__name__}: a model file "
-                f"can name only tinynn's layers {sorted(LAYER_TYPES)}; save the weights alone "
-                "with save_weights and rebuild the model in code")
+                f"can name only registered layers {sorted(layers.REGISTRY)}; register the class "
+                "(tinynn.layers.register), or save the weights alone with save_weights and "
+                "rebuild the model in code")
     return {"class_name": "Sequential", "config": {
         "name": model.name, "seed": model.seed, "input_shape": list(model.input_shape),
         "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
@@ -38,49 +35,28 @@ def model_config(model) -> dict:
 def model_from_config(config: dict, shapes: dict[str, tuple]):
     """Build the Sequential model ``config`` describes.
 
-    ``shapes`` maps each parameter name the file declares to its shape: a layer that would
-    create an undeclared parameter, or one of another shape, is refused before that parameter
-    is allocated, so a config cannot make tinynn allocate more than the file holds.
+    ``shapes`` maps each weight name the file declares (``"dense/kernel"``, in Keras's order)
+    to its shape: a layer that would create an undeclared weight, or one of another shape, is
+    refused before that weight is allocated (``Sequential.build``'s ``weight_shapes``).
     """
     from ..models import Sequential  # models imports saving: import at call time
 
     if config["class_name"] != "Sequential":
-        raise TinyNNError(f"model class {config['class_name']!r}, expected 'Sequential'")
+        raise ArgumentError(f"model class {config['class_name']!r}, expected 'Sequential'")
     config = config["config"]
     model = Sequential(name=config["name"], seed=config["seed"])
     model.add(layers.Input(tuple(config["input_shape"])))
     for entry in config["layers"]:
-        cls = LAYER_TYPES.get(entry["class_name"])
+        cls = layers.REGISTRY.get(entry["class_name"])
         if cls is None:
-            raise TinyNNError(f"unknown layer type {entry['class_name']!r}: expected one of "
-                              f"tinynn's layers {sorted(LAYER_TYPES)}")
+            raise ArgumentError(f"unknown layer type {entry['class_name']!r}: expected one of "
+                                f"tinynn's layers {sorted(layers.REGISTRY)}")
         model.add(cls.from_config(entry["config"]))
-    with declared_weights_only(model.layers, shapes):
-        model.build()
+    by_layer: dict[str, list[tuple]] = {}
+    for name, shape in shapes.items():
+        by_layer.setdefault(name.rsplit("/", 1)[0], []).append(tuple(shape))
+    model.build(weight_shapes=by_layer)
     return model
-
-
-@contextlib.contextmanager
-def declared_weights_only(model_layers: list, shapes: dict[str, tuple]):
-    """While building, let ``layer.add_weight`` create only the parameters in ``shapes``."""
-    def guard(layer):
-        def add_weight(key, shape, initializer, rng):
-            name, shape = f"{layer.name}/{key}", tuple(shape)
-            if shapes.get(name) != shape:
-                raise TinyNNError(
-                    f"layer {layer.name!r} would create {name} of shape {shape}, but the file "
-                    f"declares {shapes[name] if name in shapes else 'no such weight'}; refused "
-                    "before allocating it")
-            type(layer).add_weight(layer, key, shape, initializer, rng)
-        return add_weight
-
-    for layer in model_layers:
-        layer.add_weight = guard(layer)
-    try:
-        yield
-    finally:
-        for layer in model_layers:
-            del layer.add_weight
 
 
 # -- compile settings ---------------------------------------------------------------------------
@@ -125,8 +101,8 @@ def rng_states(model) -> dict:
 def checked_rng_states(model, states: dict) -> dict[str, dict]:
     """``states`` after trying each on a scratch bit generator of the model's kind."""
     if not isinstance(states, dict) or set(states) != set(model.rngs):
-        raise TinyNNError(f"RNG states for {sorted(states) if isinstance(states, dict) else states}"
-                          f", expected {sorted(model.rngs)}")
+        got = sorted(states) if isinstance(states, dict) else states
+        raise ArgumentError(f"RNG states for {got}, expected {sorted(model.rngs)}")
     for name, rng in model.rngs.items():
         type(rng.bit_generator)(np.random.SeedSequence(0)).state = states[name]
     return states

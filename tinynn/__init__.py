@@ -28,6 +28,7 @@ from . import (  # noqa: E402
     metrics,
     models,
     optimizers,
+    regularizers,
     saving,
 )
 from .config import set_random_seed
@@ -37,5 +38,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Sequential", "activations", "callbacks", "config", "datasets", "errors", "initializers",
-    "layers", "losses", "metrics", "models", "optimizers", "saving", "set_random_seed",
+    "layers", "losses", "metrics", "models", "optimizers", "regularizers", "saving",
+    "set_random_seed",
 ]

@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from .. import activations, config, initializers
+from .. import activations, config, initializers, regularizers
 from ..errors import ArgumentError, ShapeError
 from ..initializers import get as get_initializer
 
@@ -42,13 +42,13 @@ def register(cls_or_alias, *aliases: str):
 
 def plain(value):
     """A constructor argument as JSON: tuples as lists, activations and initializers by name,
-    other objects (regularizers) by their ``get_config``."""
+    regularizers as ``{"class_name", "config"}``."""
     if isinstance(value, tuple):
         return [plain(v) for v in value]
     if isinstance(value, (activations.Activation, initializers.Initializer)):
         return value.name
-    if hasattr(value, "get_config"):
-        return value.get_config()
+    if isinstance(value, regularizers.Regularizer):
+        return regularizers.serialize(value)
     return value
 
 

@@ -32,7 +32,8 @@ def _mlp(name: str, depth: int, hidden: int, tinynn: float, keras: float) -> Mod
                      {"tinynn": tinynn, "keras": keras})
 
 
-# full_accuracy: tinynn from the examples' runs in README.md (seed 0), Keras from ANCHORS.md.
+# full_accuracy: tinynn from the examples' runs in README.md (seed 0), Keras from
+# docs/keras-parity.md, "The reports' models".
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     ModelSpec("task1", "Task 1", (28, 28),
               (("flatten",), ("dense", 100, "sigmoid"), ("dense", 10, "softmax")),

@@ -7,6 +7,11 @@
 20 epochs (report A: 91.29 %, report B: 91.51 %, Zalando's benchmark: 0.916). Prints the summary,
 progress, test accuracy, confusion matrix and classification report; saves the curves, the
 heatmap and the trained model under --out.
+
+``--batch-norm`` goes beyond the reports: it trains the reports' network and then the same
+network with BatchNormalization after each convolution (Conv2D without activation ->
+BatchNormalization -> ReLU), same seed and data, and prints and plots both side by side (test
+accuracy, seconds per epoch, curves in ``task3_batch_norm.png``).
 """
 
 from __future__ import annotations
@@ -14,16 +19,25 @@ from __future__ import annotations
 from common import Stopwatch, base_parser, load_fashion_mnist, parse_args, report_test_results
 
 import tinynn as tn
-from tinynn.plotting import plot_history
+from tinynn.plotting import plot_histories, plot_history
 
 
-def build_cnn(dropout: float, seed: int) -> tn.Sequential:
+def build_cnn(dropout: float, seed: int, batch_norm: bool = False) -> tn.Sequential:
+    """The reports' CNN; with ``batch_norm``, each convolution is followed by
+    BatchNormalization and then its ReLU."""
     layers = tn.layers
+
+    def convolution(filters: int) -> list:
+        if not batch_norm:
+            return [layers.Conv2D(filters, 5, padding="same", activation="relu")]
+        return [layers.Conv2D(filters, 5, padding="same"), layers.BatchNormalization(),
+                layers.Activation("relu")]
+
     return tn.Sequential([
         layers.Input((28, 28, 1)),
-        layers.Conv2D(32, 5, padding="same", activation="relu"),
+        *convolution(32),
         layers.MaxPooling2D(2),
-        layers.Conv2D(64, 5, padding="same", activation="relu"),
+        *convolution(64),
         layers.MaxPooling2D(2),
         layers.Flatten(),
         layers.Dense(1024, activation="relu"),
@@ -32,15 +46,11 @@ def build_cnn(dropout: float, seed: int) -> tn.Sequential:
     ], seed=seed)
 
 
-def main() -> None:
-    parser = base_parser(__doc__.splitlines()[0], epochs=20, batch_size=32, out="out/task3")
-    parser.add_argument("--dropout", type=float, default=0.4)
-    parser.add_argument("--lr", type=float, default=0.001)
-    args = parse_args(parser)
-
-    (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.limit)
-    x_train, x_test = x_train[..., None], x_test[..., None]  # (N, 28, 28) -> (N, 28, 28, 1)
-    model = build_cnn(args.dropout, args.seed)
+def train(args, data, batch_norm: bool) -> dict:
+    """Train and test one variant; returns its history, test accuracy and seconds per epoch."""
+    (x_train, y_train), (x_test, y_test) = data
+    tag = "task3_batch_norm" if batch_norm else "task3"
+    model = build_cnn(args.dropout, args.seed, batch_norm)
     model.compile(tn.optimizers.Adam(learning_rate=args.lr), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.summary()
@@ -48,12 +58,38 @@ def main() -> None:
         history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
                             validation_split=0.1, verbose=args.verbose)
     epochs = len(history.epoch)
+    per_epoch = clock.seconds / max(epochs, 1)
     print(f"trained {epochs} epochs in {clock.seconds:.0f} s "
-          f"({clock.seconds / max(epochs, 1):.1f} s per epoch with validation), seed {args.seed}")
-    print(f"saved {plot_history(history, args.out / 'task3_curves.png', title='Task 3: CNN')}")
-    report_test_results(model, x_test, y_test, args.out, "task3")
-    model.save(args.out / "task3_model.npz")
-    print(f"saved {args.out / 'task3_model.npz'}")
+          f"({per_epoch:.1f} s per epoch with validation), seed {args.seed}")
+    title = "Task 3: CNN" + (" with BatchNormalization" if batch_norm else "")
+    print(f"saved {plot_history(history, args.out / f'{tag}_curves.png', title=title)}")
+    accuracy = report_test_results(model, x_test, y_test, args.out, tag)
+    model.save(args.out / f"{tag}_model.npz")
+    print(f"saved {args.out / f'{tag}_model.npz'}")
+    return {"history": history, "accuracy": accuracy, "per_epoch": per_epoch}
+
+
+def main() -> None:
+    parser = base_parser(__doc__.splitlines()[0], epochs=20, batch_size=32, out="out/task3")
+    parser.add_argument("--dropout", type=float, default=0.4)
+    parser.add_argument("--lr", type=float, default=0.001)
+    parser.add_argument("--batch-norm", action="store_true",
+                        help="also train the network with BatchNormalization and compare")
+    args = parse_args(parser)
+
+    (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.limit)
+    data = ((x_train[..., None], y_train), (x_test[..., None], y_test))  # (N, 28, 28, 1) NHWC
+    results = {"reports' CNN": train(args, data, batch_norm=False)}
+    if not args.batch_norm:
+        return
+    results["with BatchNormalization"] = train(args, data, batch_norm=True)
+    print("| variant | test accuracy | s per epoch |\n|---|---|---|")
+    for name, result in results.items():
+        print(f"| {name} | {result['accuracy']:.4f} | {result['per_epoch']:.1f} |")
+    path = plot_histories({name: result["history"] for name, result in results.items()},
+                          args.out / "task3_batch_norm.png", metrics=("loss", "accuracy"),
+                          title="Task 3: the reports' CNN and with BatchNormalization")
+    print(f"saved {path}")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,15 @@ def _read_only(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def check_layer(layer, input_shape: tuple, rng: np.random.Generator, x=None) -> None:
-    """Check ``layer`` against the Layer contract (ARCHITECTURE.md, "The Layer contract").
+def _close(actual, expected, err_msg: str = "") -> None:
+    """float32 ``actual`` against float64 ``expected``."""
+    np.testing.assert_allclose(actual, expected, rtol=1e-4,
+                               atol=1e-5 * max(1.0, np.abs(expected).max()), err_msg=err_msg)
+
+
+def check_layer(layer, input_shape: tuple, rng: np.random.Generator, x=None,
+                stateful: bool = False) -> None:
+    """Check ``layer`` against the Layer contract (docs/architecture.md, "The Layer contract").
 
     Builds ``layer`` in float64 unless it is already built (so a test may set weights first,
     e.g. to keep ReLU pre-activations away from the kink), then checks: output shape ==
@@ -22,23 +29,39 @@ def check_layer(layer, input_shape: tuple, rng: np.random.Generator, x=None) -> 
     overwritten in place (same arrays); the forward cache released; numerical gradients of dx
     and every parameter with a random upstream gradient. ``x`` defaults to standard normal
     (batch 3); pass it for layers with kinks.
+
+    Non-trainable ``state`` is never changed by inference nor rebound. By default training mode
+    must compute the same function as inference and leave ``state`` unchanged; with
+    ``stateful=True`` (BatchNormalization) the training forward may differ and must update
+    ``state`` in place, and the float32 twin, started from the same state, must update it to
+    the same numbers.
     """
     input_shape = tuple(input_shape)
     if not layer.built:
         with floatx("float64"):
             layer.build(input_shape, rng)
-    assert all(p.dtype == np.float64 for p in layer.params.values())
+    assert all(w.dtype == np.float64 for w in layer.weights.values())
     x = _read_only(rng.standard_normal((3, *input_shape)) if x is None else x)
     assert x.dtype == np.float64 and x.shape[1:] == input_shape
     x_before = x.copy()
     params_before = {k: p.copy() for k, p in layer.params.items()}
     grads_before = dict(layer.grads)
+    state_arrays = dict(layer.state)
+    state_before = {k: s.copy() for k, s in layer.state.items()}
 
-    # Inference writes no cache; training mode computes the same function.
+    # Inference writes no cache nor state; training mode computes the same function and keeps
+    # the state, unless the layer is stateful: then it updates the state (in place).
     y_inference = layer.forward(x, training=False)
     assert not layer.holds_cache
+    _assert_state(layer, state_arrays, state_before)
     y = layer.forward(x, training=True)
-    np.testing.assert_array_equal(y, y_inference)
+    if stateful:
+        _assert_state(layer, state_arrays)
+        assert any(not np.array_equal(layer.state[k], state_before[k]) for k in state_before), (
+            "a stateful layer's training forward must update its state")
+    else:
+        np.testing.assert_array_equal(y, y_inference)
+        _assert_state(layer, state_arrays, state_before)
     assert y.shape == (len(x), *layer.compute_output_shape(input_shape))
     assert y.dtype == np.float64
     dy = _read_only(rng.standard_normal(y.shape))
@@ -59,11 +82,26 @@ def check_layer(layer, input_shape: tuple, rng: np.random.Generator, x=None) -> 
         twin.build(input_shape, np.random.default_rng(0))
     for key, value in layer.params.items():
         twin.params[key][...] = value
+    for key, value in state_before.items():
+        twin.state[key][...] = value
     y32 = twin.forward(_read_only(x.astype(np.float32)), training=True)
     assert y32.dtype == np.float32
-    np.testing.assert_allclose(y32, y, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(y).max()))
+    _close(y32, y)
+    for key, value in twin.state.items():
+        assert value.dtype == np.float32
+        _close(value, layer.state[key], err_msg=f"state {key}")
     dx32 = twin.backward(_read_only(dy.astype(np.float32)))
     assert dx32.dtype == np.float32
     assert all(g.dtype == np.float32 for g in twin.grads.values())
 
     check_layer_gradients(layer, x, rng=rng)
+
+
+def _assert_state(layer, arrays: dict, values: dict | None = None) -> None:
+    """``layer.state`` holds the arrays ``arrays`` (updated in place, never rebound) and, if
+    given, the ``values``."""
+    assert layer.state.keys() == arrays.keys()
+    for key, array in layer.state.items():
+        assert array is arrays[key], f"state[{key!r}] was rebound"
+        if values is not None:
+            np.testing.assert_array_equal(array, values[key], err_msg=f"state {key} changed")

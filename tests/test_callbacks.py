@@ -1,13 +1,15 @@
-"""Callbacks: user subclasses, EarlyStopping, CSVLogger, LearningRateScheduler, progress."""
+"""Callbacks: user subclasses, Keras's hooks and logs, EarlyStopping, CSVLogger,
+LearningRateScheduler, History and ProgbarLogger."""
 
 import csv
 import io
+import re
 
 import numpy as np
 import pytest
 
 import tinynn as tn
-from tinynn.errors import TinyNNError
+from tinynn.errors import ArgumentError, TinyNNError
 from tinynn.progress import ProgressBar
 
 from .test_models import assert_same_weights, blobs, small_model
@@ -144,3 +146,191 @@ def test_progress_bar_verbose_1_draws_a_keras_style_bar():
     last = text.split("\r")[-1]
     assert last.startswith("4/4 [========] - ") and last.endswith(
         "/step - loss: 0.2500 - accuracy: 0.7500\n")
+
+
+# -- Keras's hooks and logs for fit, evaluate and predict ----------------------------------------
+HOOKS = ["on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+         "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end",
+         "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
+         "on_predict_batch_begin", "on_predict_batch_end"]
+
+
+def recording_callback(base, stop_at=None):
+    """A ``base`` subclass recording every hook as (hook, index, logs copy); with ``stop_at``
+    (hook, index, flag), it sets ``model.<flag> = True`` at that hook."""
+    def record(hook, indexed):
+        def on_indexed(self, index, logs=None):
+            self.events.append((hook, index, None if logs is None else dict(logs)))
+            if stop_at is not None and stop_at[:2] == (hook, index):
+                setattr(self.model, stop_at[2], True)
+
+        def on_run(self, logs=None):
+            self.events.append((hook, None, None if logs is None else dict(logs)))
+        return on_indexed if indexed else on_run
+
+    methods = {hook: record(hook, "batch" in hook or "epoch" in hook) for hook in HOOKS}
+    recorder = type("Recording", (base,), methods)()
+    recorder.events = []
+    return recorder
+
+
+def keras_and_tinynn_pair(keras):
+    """The same Dense(3, softmax) on 4 features in Keras and tinynn, SGD(0.1), same weights."""
+    theirs = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+        3, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed=1))])
+    theirs.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
+                   metrics=["accuracy"])
+    ours = tn.Sequential([tn.layers.Input((4,)), tn.layers.Dense(3, activation="softmax")])
+    ours.compile(tn.optimizers.SGD(0.1), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    ours.set_weights(theirs.get_weights())
+    return theirs, ours
+
+
+def run_recorded(model, base, x, y, stop_at=None):
+    """fit (validating), evaluate and predict, each with a recording callback; returns the
+    recorders' params and events."""
+    runs = [lambda cb: model.fit(x, y, batch_size=3, epochs=2, validation_split=0.4,
+                                 shuffle=False, verbose=0, callbacks=[cb]),
+            lambda cb: model.evaluate(x, y, batch_size=4, verbose=0, callbacks=[cb]),
+            lambda cb: model.predict(x, batch_size=4, verbose=0, callbacks=[cb])]
+    recorded = []
+    for run in runs:
+        recorder = recording_callback(base, stop_at)
+        run(recorder)
+        recorded.append((dict(recorder.params), recorder.events))
+    return recorded
+
+
+def assert_same_events(ours, theirs):
+    assert [(hook, index) for hook, index, _ in ours] == [
+        (hook, index) for hook, index, _ in theirs]
+    for (hook, index, our_logs), (_, _, their_logs) in zip(ours, theirs):
+        assert (our_logs is None) == (their_logs is None), hook
+        assert list(our_logs) == list(their_logs), (hook, index)  # same keys, same order
+        for key, value in our_logs.items():
+            if key == "outputs":
+                np.testing.assert_allclose(value, their_logs[key], rtol=1e-5, atol=1e-6)
+            else:
+                assert value == pytest.approx(their_logs[key], rel=1e-5), (hook, index, key)
+
+
+@pytest.mark.parametrize("stop_at", [
+    None, ("on_train_batch_end", 0, "stop_training"), ("on_test_batch_end", 0, "stop_evaluating"),
+    ("on_predict_batch_end", 1, "stop_predicting")])
+def test_callbacks_get_keras_hooks_params_and_logs_for_fit_evaluate_predict(keras, stop_at):
+    x = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+    y = np.arange(10) % 3
+    theirs, ours = keras_and_tinynn_pair(keras)
+    keras_runs = run_recorded(theirs, keras.callbacks.Callback, x, y, stop_at)
+    tinynn_runs = run_recorded(ours, tn.callbacks.Callback, x, y, stop_at)
+    for (our_params, our_events), (their_params, their_events) in zip(tinynn_runs, keras_runs):
+        assert {k: our_params[k] for k in their_params} == their_params
+        assert_same_events(our_events, their_events)
+    assert our_params == {"verbose": 0, "epochs": 1, "steps": 3}
+    assert tinynn_runs[0][0]["metrics"] == ["loss", "accuracy", "val_loss", "val_accuracy"]
+
+
+def test_fit_validation_calls_the_test_hooks_between_the_last_step_and_epoch_end():
+    recorder = recording_callback(tn.callbacks.Callback)
+    small_model().fit(*blobs(10), epochs=1, batch_size=4, validation_split=0.3, verbose=0,
+                      callbacks=[recorder])
+    assert [hook for hook, _, _ in recorder.events] == [
+        "on_train_begin", "on_epoch_begin", *["on_train_batch_begin", "on_train_batch_end"] * 2,
+        "on_test_begin", "on_test_batch_begin", "on_test_batch_end", "on_test_end",
+        "on_epoch_end", "on_train_end"]
+    assert recorder.events[-1][2] == recorder.events[-2][2]  # train_end gets the last epoch logs
+
+
+def test_fit_adds_history_and_progbar_once_and_uses_the_ones_given(capsys):
+    model = small_model()
+    history, progbar = tn.callbacks.History(), tn.callbacks.ProgbarLogger()
+    assert model.fit(*blobs(12), epochs=1, batch_size=6, verbose=2,
+                     callbacks=[history, progbar]) is history
+    assert model.history is history and history.epoch == [0]
+    assert capsys.readouterr().out.count("2/2 - ") == 1  # one bar: the one given
+
+
+def test_train_batch_hooks_call_the_older_batch_names():
+    class Old(tn.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.batches = []
+
+        def on_batch_end(self, batch, logs=None):
+            self.batches.append((batch, sorted(logs)))
+    old = Old()
+    small_model().fit(*blobs(10), epochs=1, batch_size=4, verbose=0, callbacks=[old])
+    assert old.batches == [(i, ["accuracy", "loss"]) for i in range(3)]
+
+
+# -- ProgbarLogger output ------------------------------------------------------------------------
+def mask_times(text):
+    """Replace the elapsed time and time per step of each line by "T"."""
+    return re.sub(r"\d+s - \d+(s|ms|us)/step", "T", text)
+
+
+def split_numbers(text):
+    """Progress text with every 4-decimal value replaced by "V", and those values."""
+    return re.sub(r"\d+\.\d{4}", "V", text), [float(v) for v in re.findall(r"\d+\.\d{4}", text)]
+
+
+def test_progbar_lines_are_keras_lines_for_fit_evaluate_predict(keras, capsys):
+    x = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+    y = np.arange(10) % 3
+    outputs = []
+    for model in keras_and_tinynn_pair(keras):
+        model.fit(x, y, batch_size=3, epochs=2, validation_split=0.4, shuffle=False, verbose=2)
+        model.fit(x, y, batch_size=3, epochs=1, shuffle=False, verbose=2)
+        model.evaluate(x, y, batch_size=4, verbose=2)
+        model.predict(x, batch_size=4, verbose=2)
+        outputs.append(split_numbers(mask_times(capsys.readouterr().out)))
+    (ours, our_values), (theirs, their_values) = outputs
+    assert ours == theirs
+    assert our_values == pytest.approx(their_values, abs=2e-4)
+    assert ours.splitlines() == [
+        "Epoch 1/2", "2/2 - T - accuracy: V - loss: V - val_accuracy: V - val_loss: V",
+        "Epoch 2/2", "2/2 - T - accuracy: V - loss: V - val_accuracy: V - val_loss: V",
+        "4/4 - T - accuracy: V - loss: V", "3/3 - T - accuracy: V - loss: V", "3/3 - T"]
+
+
+class Clock:
+    """A stand-in for the ``time`` module whose clock advances one second per reading."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 1.0
+        return self.now
+
+
+def test_progbar_verbose_1_draws_every_true_step_of_evaluate_and_predict(monkeypatch, capsys):
+    monkeypatch.setattr(tn.progress, "time", Clock())
+    monkeypatch.setattr(tn.models, "INFERENCE_ACTIVATION_BYTES", 2 * 12 * 4)  # 2 rows a chunk
+    model = small_model()
+    x, y = blobs(12)
+    model.evaluate(x, y, batch_size=5, verbose=1)
+    model.predict(x, batch_size=5, verbose=1)
+    evaluated, predicted, _ = capsys.readouterr().out.split("\n")
+    assert re.findall(r"\r(\d+)/(\d+) \[", evaluated) == [(str(i), "3") for i in (1, 2, 3, 3)]
+    assert "\r1/3 [=========>....................] - ETA: 2s - accuracy: " in evaluated
+    assert evaluated.split("\r")[-1].startswith("3/3 [==============================] - 4s 1s/step"
+                                                " - accuracy: ")
+    assert predicted.split("\r")[1:] == [
+        "1/3 [=========>....................] - ETA: 2s",
+        "2/3 [===================>..........] - ETA: 1s",
+        "3/3 [==============================] - ETA: 0s",
+        "3/3 [==============================] - 4s 1s/step"]
+
+
+def test_fit_prints_no_epoch_line_for_a_single_epoch_as_keras(capsys):
+    small_model().fit(*blobs(12), epochs=1, batch_size=5, verbose=2)
+    assert re.fullmatch(r"3/3 - \d+s - \d+(ms|us)/step - accuracy: \d\.\d{4} - loss: \d\.\d{4}\n",
+                        capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("verbose", [3, "yes", -1])
+def test_bad_verbose_is_refused(verbose):
+    model = small_model()
+    with pytest.raises(ArgumentError, match=f"verbose expected 0, 1, 2 or 'auto', got {verbose!r}"):
+        model.predict(np.ones((2, 4)), verbose=verbose)

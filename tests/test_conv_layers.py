@@ -51,7 +51,7 @@ _________________________________________________________________'''
 
 
 def reports_cnn(seed: int = 0) -> tn.Sequential:
-    """The reports' Task 3 network (KERAS_PARITY.md), dropout 0.4."""
+    """The reports' Task 3 network (docs/keras-parity.md, "The reports' models"), dropout 0.4."""
     return tn.Sequential([
         Conv2D(32, 5, padding="same", activation="relu", input_shape=(28, 28, 1)),
         MaxPooling2D(2), Conv2D(64, 5, padding="same", activation="relu"), MaxPooling2D(2),
@@ -60,8 +60,8 @@ def reports_cnn(seed: int = 0) -> tn.Sequential:
 
 
 def keras_conv2d_by_loops(x, kernel, bias, strides, padding):
-    """Keras's Conv2D written out from KERAS_PARITY.md: cross-correlation, NHWC, 'same' padding
-    total = max((out - 1) * stride + k - in, 0) with the smaller half before."""
+    """Keras's Conv2D written out from docs/keras-parity.md, "Layers": cross-correlation, NHWC,
+    'same' padding total = max((out - 1) * stride + k - in, 0) with the smaller half before."""
     n, h, w, _ = x.shape
     kh, kw, _, f = kernel.shape
     sh, sw = strides
@@ -250,7 +250,8 @@ def test_conv2d_get_config_round_trips_with_keras_names():
     assert config == {"name": "c", "input_shape": [28, 28, 1], "filters": 8,
                       "kernel_size": [3, 5], "strides": [2, 2], "padding": "same",
                       "activation": "relu", "use_bias": False,
-                      "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"}
+                      "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros",
+                      "kernel_regularizer": None, "bias_regularizer": None}
     assert Conv2D.from_config(config).get_config() == config
 
 
@@ -367,7 +368,7 @@ def test_gradient_check_catches_broken_backward(layer, tensor, rng):
     (lambda: Conv2D(4, None), r"Conv2D kernel_size expected an int or 2 ints, got None"),
     (lambda: Conv2D(4, 3, strides=0), r"Conv2D strides expected a positive integer, got 0"),
     (lambda: Conv2D(4, 3, padding="full"), r"Conv2D padding expected one of \('valid', 'same'\)"),
-    (lambda: Conv2D(4, 3, activation="swish"), r"unknown activation 'swish'"),
+    (lambda: Conv2D(4, 3, activation="Swish"), r"unknown activation 'Swish'"),
     (lambda: MaxPooling2D(0), r"MaxPooling2D pool_size expected a positive integer, got 0"),
     (lambda: MaxPooling2D(2, strides=-2), r"MaxPooling2D strides expected a positive integer"),
     (lambda: MaxPooling2D(padding="causal"), r"MaxPooling2D padding expected one of"),

@@ -61,3 +61,20 @@ def test_task3_example_smoke_run_on_a_small_subset(real_data_dir, tmp_path):
     assert (tmp_path / "task3_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "task3_confusion_matrix.png").exists()
     assert tn.models.load_model(tmp_path / "task3_model.npz").count_params() == 3_274_634
+
+
+def test_task3_batch_norm_variant_trains_both_networks_and_compares(real_data_dir, tmp_path):
+    out = run_example("task3_cnn.py", "--limit", "256", "--epochs", "1", "--batch-norm",
+                      tmp_path=tmp_path)
+    assert "Total params: 3,274,634" in out
+    assert "Non-trainable params: 192" in out  # moving mean and variance of 32 + 64 channels
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| variant | test accuracy | s per epoch |"
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| reports' CNN",
+                                                          "| with BatchNormalization"]
+    for row in rows[1:]:
+        accuracy, seconds = (float(cell) for cell in row.strip(" |").split(" | ")[1:])
+        assert 0.0 <= accuracy <= 1.0 and seconds > 0
+    assert (tmp_path / "task3_batch_norm.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    model = tn.models.load_model(tmp_path / "task3_batch_norm_model.npz")
+    assert model.count_params() == 3_274_634 + 4 * (32 + 64)

@@ -238,7 +238,7 @@ def test_losses_get_passes_instances_through():
     assert loss.get_config() == {"name": "categorical_crossentropy", "from_logits": True}
 
 
-@pytest.mark.parametrize("name", ["hinge", "MSE", None, 3])
+@pytest.mark.parametrize("name", ["hinge", "Mse", None, 3])
 def test_losses_get_unknown_name(name):
     with pytest.raises(TinyNNError, match=rf"unknown loss {name!r}: expected one of .*'mse'"):
         losses.get(name)

@@ -1,4 +1,4 @@
-"""Sequential: construction, flat buffers, fit/evaluate/predict semantics (KERAS_PARITY.md),
+"""Sequential: construction, flat buffers, fit/evaluate/predict semantics (docs/keras-parity.md),
 faults during training, refusals that change nothing, seeding."""
 
 import os
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tinynn as tn
+from tinynn.batching import EpochIterator
 from tinynn.errors import (
     DTypeError,
     LabelError,
@@ -407,3 +408,208 @@ def test_training_backward_skips_the_unused_input_gradient_with_the_same_paramet
     dx = model.backward(dout, fused, input_gradient=True)
     assert dx.shape == x.shape and calls[-1] == ("dense", False)
     np.testing.assert_array_equal(model.gradients, skipped)
+
+
+# -- one batch iterator for fit, evaluate and predict -----------------------------------------
+def test_epoch_iterator_steps_are_ceil_n_over_batch_size_with_the_last_partial():
+    x = np.arange(10)
+    batches = EpochIterator((x, -x), 4)
+    assert batches.num_batches == 3
+    steps = list(batches)
+    assert [step for step, _ in steps] == [0, 1, 2]
+    assert [batch[0].tolist() for _, batch in steps] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert all(np.array_equal(b, -a) and np.shares_memory(a, x) for _, (a, b) in steps)
+    assert EpochIterator((np.zeros((0, 2)),), 4).num_batches == 0
+
+
+def test_epoch_iterator_draws_one_permutation_per_pass_from_its_generator():
+    x = np.arange(7)
+    batches = EpochIterator((x,), 3, np.random.default_rng(5))
+    expected = np.random.default_rng(5)
+    for _ in range(2):
+        order = expected.permutation(7)
+        assert [b[0].tolist() for _, b in batches] == [order[:3].tolist(), order[3:6].tolist(),
+                                                        order[6:].tolist()]
+
+
+#: The batches (sample indices) of the seeded fit below, recorded from the fit loop before it
+#: used EpochIterator: one permutation of the 40 training samples per epoch, batches of 8.
+SHUFFLED_BATCHES_SEED_11 = [
+    [39, 33, 36, 34, 15, 20, 30, 11], [16, 27, 12, 0, 8, 35, 13, 14],
+    [7, 19, 24, 37, 38, 3, 17, 9], [25, 31, 6, 5, 28, 23, 29, 4],
+    [22, 32, 26, 21, 10, 1, 2, 18], [9, 21, 31, 38, 36, 10, 4, 6],
+    [18, 11, 29, 13, 26, 16, 32, 2], [17, 35, 8, 37, 19, 25, 22, 15],
+    [5, 20, 39, 33, 34, 7, 24, 28], [30, 3, 27, 23, 0, 1, 12, 14],
+    [11, 14, 13, 0, 2, 34, 26, 22], [35, 4, 6, 28, 12, 30, 25, 19],
+    [5, 24, 31, 33, 9, 17, 36, 29], [23, 15, 7, 39, 21, 16, 8, 27],
+    [3, 37, 18, 10, 20, 32, 1, 38]]
+
+
+def dropout_model(seed):
+    model = tn.Sequential([tn.layers.Input((4,)), tn.layers.Dense(8, activation="tanh"),
+                           tn.layers.Dropout(0.25), tn.layers.Dense(3, activation="softmax")],
+                          seed=seed)
+    model.compile(tn.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def test_seeded_fit_shuffles_in_the_recorded_order(monkeypatch):
+    model = dropout_model(11)
+    x = np.arange(50, dtype=np.float32)[:, None] * np.ones(4, np.float32)
+    seen = []
+    original = model.compute_loss_and_gradients
+
+    def spy(x_batch, y_batch):
+        seen.append(x_batch[:, 0].astype(int).tolist())
+        return original(x_batch, y_batch)
+    monkeypatch.setattr(model, "compute_loss_and_gradients", spy)
+    model.fit(x, np.arange(50) % 3, batch_size=8, epochs=3, validation_split=0.2, verbose=0)
+    assert seen == SHUFFLED_BATCHES_SEED_11
+    assert model.rngs["shuffle"].integers(1 << 30) == 237336382  # nothing else drawn from it
+
+
+def reference_fit(model, x, y, batch_size, epochs, validation_split):
+    """The fit loop as it was before EpochIterator, on the model's public seams: a permutation
+    per epoch from the shuffle Generator, steps of batch_size, per-sample means; validation by
+    the fused loss in one chunk. Returns the history."""
+    x, y = model.prepare(x, y)
+    split = int(np.floor(len(x) * (1 - validation_split)))
+    (x_train, y_train), (x_val, y_val) = (x[:split], y[:split]), (x[split:], y[split:])
+    history = {"accuracy": [], "loss": [], "val_accuracy": [], "val_loss": []}
+    for _ in range(epochs):
+        order = model.rngs["shuffle"].permutation(len(x_train))
+        loss_sum, correct, seen = 0.0, 0, 0
+        for start in range(0, len(x_train), batch_size):
+            rows = order[start:start + batch_size]
+            loss, out = model.compute_loss_and_gradients(x_train[rows], y_train[rows])
+            model.optimizer.apply(model.parameters, model.gradients)
+            seen += len(rows)
+            loss_sum += loss * len(rows)
+            correct += tn.metrics.count_correct(y_train[rows], out)
+        logits = model.forward(x_val, training=False, logits=True)
+        per_sample = model.loss.logits_per_sample_and_gradient(y_val, logits)[0]
+        history["loss"].append(loss_sum / seen)
+        history["accuracy"].append(correct / seen)
+        history["val_loss"].append(float(np.sum(per_sample, dtype=np.float64)) / len(x_val))
+        history["val_accuracy"].append(tn.metrics.count_correct(y_val, logits) / len(x_val))
+    return history
+
+
+def test_seeded_fit_is_bitwise_the_fit_loop_from_before():
+    x, y = blobs(50)
+    model, reference = dropout_model(11), dropout_model(11)
+    history = model.fit(x, y, batch_size=7, epochs=4, validation_split=0.2, verbose=0)
+    assert history.history == reference_fit(reference, x, y, 7, 4, 0.2)  # exact floats
+    assert_same_weights(model.get_weights(), reference.get_weights())
+    prepared = model.prepare(x)[0]
+    np.testing.assert_array_equal(model.predict(x, batch_size=7, verbose=0), np.concatenate(
+        [reference.forward(prepared[start:start + 7]) for start in range(0, 50, 7)]))
+
+
+def memory_capped(monkeypatch, rows):
+    """Cap inference at ``rows`` samples per forward of small_model (its largest layer input
+    plus output is the first Dense's 4 + 8 = 12 float32 per sample)."""
+    monkeypatch.setattr(tn.models, "INFERENCE_ACTIVATION_BYTES", rows * 12 * 4)
+
+
+def forward_sizes(model, monkeypatch):
+    sizes = []
+    original = model.forward
+
+    def spy(x, training=False, logits=False):
+        sizes.append((len(x), training))
+        return original(x, training, logits)
+    monkeypatch.setattr(model, "forward", spy)
+    return sizes
+
+
+class StepCounter(tn.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.steps.append(batch)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.steps.append(batch)
+
+
+@pytest.mark.parametrize("run", ["evaluate", "predict"])
+def test_a_step_is_one_user_batch_split_into_memory_capped_chunks(monkeypatch, capsys, run):
+    model = small_model()
+    x, y = blobs(12)
+    expected = model.predict(x, batch_size=12, verbose=0)
+    loss = model.evaluate(x, y, batch_size=12, verbose=0)
+    memory_capped(monkeypatch, 2)
+    sizes, counter = forward_sizes(model, monkeypatch), StepCounter()
+    if run == "evaluate":
+        assert model.evaluate(x, y, batch_size=5, verbose=2, callbacks=[counter]) == \
+            pytest.approx(loss, rel=1e-6)
+    else:
+        np.testing.assert_allclose(model.predict(x, batch_size=5, verbose=2,
+                                                 callbacks=[counter]), expected, rtol=1e-6)
+    assert counter.steps == [0, 1, 2]  # ceil(12 / 5), not ceil(12 / 2)
+    assert sizes == [(2, False), (2, False), (1, False)] * 2 + [(2, False)]
+    assert capsys.readouterr().out.startswith("3/3 - ")
+
+
+def test_predict_chunks_cap_memory_like_before_whatever_the_batch_size(monkeypatch):
+    model = small_model()
+    memory_capped(monkeypatch, 3)
+    sizes = forward_sizes(model, monkeypatch)
+    model.predict(np.ones((10, 4), np.float32), batch_size=1000, verbose=0)
+    assert sizes == [(3, False)] * 3 + [(1, False)]
+
+
+def conv_model():
+    model = tn.Sequential([tn.layers.Input((6, 6, 1)), tn.layers.Conv2D(2, 3, activation="relu"),
+                           tn.layers.MaxPooling2D(), tn.layers.Dropout(0.5), tn.layers.Flatten(),
+                           tn.layers.Dense(3, activation="softmax")], seed=0)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_evaluate_and_predict_run_forward_only_and_keep_nothing_for_backward(monkeypatch):
+    model = conv_model()
+    x = np.random.default_rng(0).random((9, 6, 6, 1), dtype=np.float32)
+    y = np.arange(9) % 3
+    model.build()
+
+    def no_gradient(*args, **kwargs):
+        raise AssertionError("a gradient was computed")
+    for layer in model.layers:
+        monkeypatch.setattr(layer, "backward", no_gradient)
+    monkeypatch.setattr(model.loss, "gradient", no_gradient)
+    monkeypatch.setattr(model.loss, "logits_per_sample_and_gradient", no_gradient)
+    sizes = forward_sizes(model, monkeypatch)
+    loss, _ = model.evaluate(x, y, batch_size=4, verbose=0)
+    model.predict(x, batch_size=4, verbose=0)
+    assert {training for _, training in sizes} == {False}
+    assert not any(layer.holds_cache for layer in model.layers)
+    probabilities = model.predict(x, verbose=0).astype(np.float64)
+    assert loss == pytest.approx(-np.mean(np.log(probabilities[np.arange(9), y])), rel=1e-5)
+
+
+def test_evaluate_adds_the_regularization_penalty_as_keras():
+    model = tn.Sequential([tn.layers.Input((2,)), tn.layers.Dense(
+        1, kernel_initializer="ones", kernel_regularizer=tn.regularizers.L2(0.5))], seed=0)
+    model.compile("sgd", "mse")
+    x, y = np.ones((4, 2), np.float32), np.zeros((4, 1), np.float32)
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(4.0 + 0.5 * 2)  # Keras: 5.0
+
+
+def test_callbacks_can_stop_evaluate_and_predict_after_a_step():
+    class StopAtFirst(tn.callbacks.Callback):
+        def on_test_batch_end(self, batch, logs=None):
+            self.model.stop_evaluating = True
+
+        def on_predict_batch_end(self, batch, logs=None):
+            self.model.stop_predicting = True
+    model = small_model()
+    x, y = blobs(10)
+    partial = model.evaluate(x, y, batch_size=4, verbose=0, callbacks=[StopAtFirst()])
+    assert partial == pytest.approx(model.evaluate(x[:4], y[:4], verbose=0), rel=1e-6)
+    out = model.predict(x, batch_size=4, verbose=0, callbacks=[StopAtFirst()])
+    np.testing.assert_array_equal(out, model.predict(x[:4], verbose=0))

@@ -1,4 +1,4 @@
-"""summary(): the Keras 2 golden text of KERAS_PARITY.md."""
+"""summary(): the Keras 2 golden text (docs/keras-parity.md, "summary()")."""
 
 import tinynn as tn
 from tinynn.summary import LINE_LENGTH, format_row
@@ -45,7 +45,7 @@ def test_summary_pads_table_lines_to_65_columns_like_keras():
 
 
 def test_summary_row_wraps_long_names_as_keras():
-    # The two wrapped rows of the reports' CNN summary (KERAS_PARITY.md).
+    # The two wrapped rows of the reports' CNN summary (docs/keras-parity.md, "summary()").
     assert [r.rstrip() for r in format_row(["max_pooling2d (MaxPooling2D)",
                                             "(None, 14, 14, 32)", "0"])] == [
         " max_pooling2d (MaxPooling2D  (None, 14, 14, 32)       0", " )"]

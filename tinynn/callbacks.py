@@ -1,9 +1,9 @@
-"""Callbacks: hooks into ``fit`` with Keras's method names, ``History``, ``EarlyStopping``,
-``ModelCheckpoint``, ``CSVLogger`` and ``LearningRateScheduler``.
+"""Callbacks: hooks into ``fit``, ``evaluate`` and ``predict`` with Keras 3's method names
+(``Callback``, in ``tinynn.callback_base``), ``CallbackList``, ``History``, ``ProgbarLogger``,
+``EarlyStopping``, ``ModelCheckpoint``, ``CSVLogger`` and ``LearningRateScheduler``.
 
-Subclass ``Callback`` and override any of ``on_train_begin/end(logs)``,
-``on_epoch_begin/end(epoch, logs)``, ``on_train_batch_begin/end(batch, logs)``. ``self.model`` is
-the model being trained; set ``self.model.stop_training = True`` to stop after this epoch.
+Subclass ``Callback`` and override any of its hooks. ``self.model`` is the model being run;
+set ``self.model.stop_training = True`` to stop training after the current batch.
 """
 
 from __future__ import annotations
@@ -13,48 +13,21 @@ import inspect
 import math
 import os
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 
+import numpy as np
+
+from .callback_base import Callback
 from .errors import ArgumentError
+from .progress import ProgbarLogger
 from .saving.paths import save_path
 from .validation import choice, non_negative_int, positive_int, real_in_range
 
 
-class Callback:
-    """Base class: every hook does nothing."""
-
-    def __init__(self):
-        self.model = None
-        self.params: dict = {}
-
-    def set_model(self, model) -> None:
-        self.model = model
-
-    def set_params(self, params: dict) -> None:
-        self.params = params
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        pass
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        pass
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        pass
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        pass
-
-    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        pass
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        pass
-
-
 class History(Callback):
-    """Records epoch logs: ``history["loss"][i]`` is epoch ``epoch[i]``'s training loss."""
+    """Records epoch logs: ``history["loss"][i]`` is epoch ``epoch[i]``'s training loss. ``fit``
+    always adds one (unless given one) and returns it; it is also ``model.history``."""
 
     def __init__(self):
         super().__init__()
@@ -68,23 +41,99 @@ class History(Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
+            self.history.setdefault(key, []).append(value)
+        self.model.history = self
 
 
-class CallbackList:
-    """Calls each hook on every callback in order."""
+class CallbackList(Callback):
+    """Calls each hook on every callback in order, as Keras 3's ``CallbackList``.
 
-    def __init__(self, callbacks, model, params: dict):
-        self.callbacks = list(callbacks)
+    ``add_history`` / ``add_progbar`` append a ``History`` / ``ProgbarLogger`` unless
+    ``callbacks`` holds one; ``params`` (``verbose``, ``epochs``, ``steps``, ...) go to every
+    callback. Each hook hands its callbacks one dict: the logs sorted by name with numbers as
+    floats (Keras's ``pythonify_logs``), so a callback's change to it is seen by the next ones.
+    """
+
+    def __init__(self, callbacks=None, add_history: bool = False, add_progbar: bool = False,
+                 model=None, **params):
+        super().__init__()
+        self.callbacks = list(callbacks or [])
+        self.history = next((c for c in self.callbacks if isinstance(c, History)), None)
+        if self.history is None and add_history:
+            self.history = History()
+            self.callbacks.append(self.history)
+        if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
+            self.callbacks.append(ProgbarLogger())
+        if model is not None:
+            self.set_model(model)
+        self.set_params(params)
+
+    def set_model(self, model) -> None:
+        super().set_model(model)
+        if self.history is not None:
+            model.history = self.history
         for callback in self.callbacks:
             callback.set_model(model)
-            callback.set_params(params)
 
-    def __getattr__(self, hook):
-        def call_all(*args):
+    def set_params(self, params: dict) -> None:
+        super().set_params(params)
+        if params:
             for callback in self.callbacks:
-                getattr(callback, hook)(*args)
-        return call_all
+                callback.set_params(params)
+
+    def _call(self, hook: str, *index, logs) -> None:
+        logs = _plain_logs(logs)
+        for callback in self.callbacks:
+            getattr(callback, hook)(*index, logs)
+
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", logs=logs)
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs=logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs=logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, logs=logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._call("on_train_batch_begin", batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._call("on_train_batch_end", batch, logs=logs)
+
+    def on_test_begin(self, logs=None):
+        self._call("on_test_begin", logs=logs)
+
+    def on_test_end(self, logs=None):
+        self._call("on_test_end", logs=logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._call("on_test_batch_begin", batch, logs=logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._call("on_test_batch_end", batch, logs=logs)
+
+    def on_predict_begin(self, logs=None):
+        self._call("on_predict_begin", logs=logs)
+
+    def on_predict_end(self, logs=None):
+        self._call("on_predict_end", logs=logs)
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self._call("on_predict_batch_begin", batch, logs=logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._call("on_predict_batch_end", batch, logs=logs)
+
+
+def _plain_logs(logs: dict | None) -> dict:
+    """A new dict of ``logs`` sorted by name, NumPy and Python numbers as floats (arrays, such
+    as predict's ``outputs``, unchanged)."""
+    return {key: float(value) if isinstance(value, (Real, np.generic)) else value
+            for key, value in sorted((logs or {}).items())}
 
 
 def _check_monitor(callback_name: str, monitor: str, params: dict) -> None:

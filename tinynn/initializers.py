@@ -87,11 +87,15 @@ class HeNormal(Initializer):
         return values * std
 
 
-_REGISTRY = {cls.name: cls for cls in (Zeros, Ones, GlorotUniform, HeUniform, HeNormal)}
+#: The strings ``keras.initializers.get`` accepts for these initializers (case-sensitive):
+#: class names, their snake_case forms, and Keras's aliases "zero" and "one".
+_REGISTRY = {name: cls for cls in (Zeros, Ones, GlorotUniform, HeUniform, HeNormal)
+             for name in (cls.name, cls.__name__)} | {"zero": Zeros, "one": Ones}
 
 
 def get(identifier) -> Initializer:
-    """Return an Initializer from a name (``"glorot_uniform"``) or an Initializer instance."""
+    """Return an Initializer from a Keras name (``"glorot_uniform"``, ``"GlorotUniform"``) or
+    an Initializer instance."""
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, str) and identifier in _REGISTRY:

@@ -215,15 +215,16 @@ def check_class_labels(y: np.ndarray, num_classes: int, who: str) -> np.ndarray:
     return y.astype(np.intp, copy=False)
 
 
-_ALIASES = {
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
-}
+#: The strings ``keras.losses.get`` accepts for these losses (case-sensitive): function names,
+#: class names, and Keras's aliases "mse" and "MSE".
+_ALIASES = {name: cls for cls in (SparseCategoricalCrossentropy, CategoricalCrossentropy,
+                                  MeanSquaredError) for name in (cls.name, cls.__name__)}
+_ALIASES |= {"mse": MeanSquaredError, "MSE": MeanSquaredError}
 
 
 def get(identifier) -> Loss:
-    """Return a Loss from a Keras name (``"mse"``, ...) or a Loss instance."""
+    """Return a Loss from a Keras name (``"mse"``, ``"MeanSquaredError"``...) or a Loss
+    instance."""
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str) and identifier in _ALIASES:

@@ -17,22 +17,23 @@ import math
 
 import numpy as np
 
-from . import config, losses, ops, optimizers, saving
+from . import config, loops, losses, optimizers, saving
 from .activations import Softmax
+from .batching import EpochIterator
 from .callbacks import CallbackList, History
 from .errors import ArgumentError, NonFiniteLossError, NotCompiledError, ShapeError
 from .interrupt import InterruptGuard
 from .layers.base import Layer, snake_case
 from .layers.core import Input
-from .metrics import count_correct
-from .progress import ProgressBar, resolve_verbose
+from .progress import resolve_verbose
 from .summary import summary_lines
 from .validation import batch_size as check_batch_size
 from .validation import float_array, non_negative_int, real_in_range, same_length
 
 _ALIGN = 16  # parameter offsets are multiples of 16 elements (64 bytes in float32)
-#: evaluate/predict split a batch so that one layer's input and output together take at most
-#: this many bytes; results are the same as for the whole batch (inference is per sample).
+#: evaluate/predict split a step's batch into chunks so that one layer's input and output together
+#: take at most this many bytes; results are the same as for the whole batch (inference is per
+#: sample) and a step is still one batch of the caller's batch_size.
 INFERENCE_ACTIVATION_BYTES = 128 * 2**20
 _METRIC_NAMES = ("accuracy", "acc")
 
@@ -61,7 +62,7 @@ class Sequential:
         self.loss: losses.Loss | None = None
         self.metrics: list[str] = []
         self.history: History | None = None
-        self.stop_training = False
+        self.stop_training = self.stop_evaluating = self.stop_predicting = False
         self.parameters = self.gradients = self.states = None
         self.layout: dict[str, tuple[slice, tuple]] = {}
         self.state_layout: dict[str, tuple[slice, tuple]] = {}
@@ -276,9 +277,10 @@ class Sequential:
             validation_data=None, shuffle: bool = True, initial_epoch: int = 0) -> History:
         """Train for ``epochs`` epochs (Keras semantics). Returns the ``History``.
 
-        Each epoch reshuffles the training part (``shuffle=True``), takes steps of
-        ``batch_size`` (the last partial batch kept), and reports per-sample means of the
-        training loss and metrics, then validation metrics with training off.
+        Each epoch reshuffles the training part (``shuffle=True``), takes ceil(N / batch_size)
+        steps (the last partial batch kept), and reports per-sample means of the training loss
+        and metrics, then validation metrics with training off. ``callbacks`` get Keras's hooks;
+        a ``History`` (always) and, unless ``verbose=0``, a ``ProgbarLogger`` are added to them.
         """
         self._require_compiled("fit")
         batch_size = check_batch_size(batch_size)
@@ -292,35 +294,33 @@ class Sequential:
                              f"{x.shape}")
         x_train, y_train, validation = self._split_validation(x, y, validation_split,
                                                               validation_data)
-        history = History()
+        batches = EpochIterator((x_train, y_train), batch_size,
+                                self.rngs["shuffle"] if shuffle else None)
         logged = ["loss", *self.metrics]
         logged += [f"val_{k}" for k in logged] if validation is not None else []
-        callback_list = CallbackList([*(callbacks or []), history], self, {
-            "epochs": epochs, "steps": -(-len(x_train) // batch_size), "verbose": verbose,
-            "metrics": logged})
-        self.history, self.stop_training = history, False
-        callback_list.on_train_begin({})
+        callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
+                                     model=self, verbose=verbose, epochs=epochs,
+                                     steps=batches.num_batches, metrics=logged)
+        self.stop_training = False
+        callback_list.on_train_begin()
+        epoch_logs = None
         with InterruptGuard() as guard:
             for epoch in range(initial_epoch, epochs):
-                if verbose:
-                    print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-                callback_list.on_epoch_begin(epoch, {})
-                bar = ProgressBar(-(-len(x_train) // batch_size), verbose)
+                callback_list.on_epoch_begin(epoch)
                 try:
-                    logs = self._train_epoch(x_train, y_train, batch_size, shuffle, epoch,
-                                             guard, callback_list, bar)
+                    epoch_logs = loops.train_epoch(self, batches, epoch, guard, callback_list)
                 except NonFiniteLossError as error:
-                    error.history = history
+                    error.history = self.history
                     raise
                 if validation is not None:
-                    val_logs = self._evaluate_arrays(*validation, batch_size)
-                    logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                bar.finish(logs)
-                callback_list.on_epoch_end(epoch, logs)
+                    val_logs = loops.test_loop(self, EpochIterator(validation, batch_size),
+                                               callback_list, self._inference_rows())
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                callback_list.on_epoch_end(epoch, epoch_logs)
                 if self.stop_training:
                     break
-        callback_list.on_train_end({})
-        return history
+        callback_list.on_train_end(epoch_logs)
+        return self.history
 
     def _split_validation(self, x, y, validation_split, validation_data):
         """Training arrays and the validation pair (or None), as Keras: validation_data wins;
@@ -343,108 +343,51 @@ class Sequential:
                 "be non-empty")
         return x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
 
-    def _train_epoch(self, x, y, batch_size, shuffle, epoch, guard, callback_list, bar) -> dict:
-        n = len(x)
-        order = self.rngs["shuffle"].permutation(n) if shuffle else None
-        steps = -(-n // batch_size)
-        loss_sum, correct, seen = 0.0, 0, 0
-        logs: dict = {}
-        for step in range(steps):
-            rows = slice(step * batch_size, min(n, (step + 1) * batch_size))
-            if order is not None:
-                rows = order[rows]
-            x_batch, y_batch = x[rows], y[rows]
-            callback_list.on_train_batch_begin(step, {})
-            loss, out = self.compute_loss_and_gradients(x_batch, y_batch)
-            self._check_finite_step(loss, epoch, step)
-            with guard.critical():
-                self.optimizer.apply(self.parameters, self.gradients)
-            seen += len(x_batch)
-            loss_sum += loss * len(x_batch)
-            logs = {"loss": loss_sum / seen}
-            if self.metrics:
-                correct += count_correct(y_batch, out)
-                logs[self.metrics[0]] = correct / seen
-            callback_list.on_train_batch_end(step, logs)
-            bar.update(step + 1, logs)
-        return dict(logs)
-
-    def _check_finite_step(self, loss: float, epoch: int, step: int) -> None:
-        """Raise NonFiniteLossError (before any update) for a NaN/inf loss or gradient."""
-        what = None
-        if not math.isfinite(loss):
-            what = f"the loss is {loss}"
-        elif not ops.all_finite(self.gradients):
-            what = "a gradient is not finite"
-        if what:
-            raise NonFiniteLossError(
-                f"training diverged at epoch {epoch + 1}, batch {step + 1}: {what}. The update "
-                "was not applied; weights and optimizer state are those after the previous step "
-                "(hint: lower the learning rate or check the inputs' scale)",
-                epoch=epoch, batch=step)
-
     # -- inference ------------------------------------------------------------------------------
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
-                 return_dict: bool = False):
-        """Loss and metrics with training off: ``[loss, accuracy]`` (or the loss alone without
-        metrics; a dict with ``return_dict=True``)."""
+                 callbacks=None, return_dict: bool = False):
+        """Loss (with the regularization penalty) and metrics with training off, in
+        ceil(N / batch_size) steps: ``[loss, accuracy]`` (or the loss alone without metrics; a
+        dict with ``return_dict=True``). ``callbacks`` get the ``on_test_*`` hooks."""
         self._require_compiled("evaluate")
         batch_size = check_batch_size(batch_size)
         verbose = resolve_verbose(verbose)
         x, y = self.prepare(x, y)
         if len(x) == 0:
             raise ShapeError(f"evaluate expected at least one sample, got x of shape {x.shape}")
-        bar = ProgressBar(-(-len(x) // batch_size), verbose)
-        logs = self._evaluate_arrays(x, y, batch_size)
-        bar.finish(logs)
+        batches = EpochIterator((x, y), batch_size)
+        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=self,
+                                     verbose=verbose, epochs=1, steps=batches.num_batches)
+        logs = loops.test_loop(self, batches, callback_list, self._inference_rows())
         if return_dict:
-            return logs
-        return [logs[k] for k in logs] if self.metrics else logs["loss"]
+            return dict(sorted(logs.items()))
+        return [logs["loss"], *(logs[k] for k in self.metrics)] if self.metrics else logs["loss"]
 
-    def _inference_batch(self, batch_size: int) -> int:
-        """``batch_size`` capped so that no layer's input plus output exceeds
-        ``INFERENCE_ACTIVATION_BYTES`` (e.g. at most ~1000 images at a time for the reports' CNN,
-        whatever batch size the caller asks for)."""
+    def predict(self, x, batch_size: int | None = None, verbose="auto",
+                callbacks=None) -> np.ndarray:
+        """Outputs for ``x`` in ceil(N / batch_size) steps, training off. Returns
+        (N, *output_shape) in floatx. ``callbacks`` get the ``on_predict_*`` hooks."""
+        batch_size = check_batch_size(batch_size)
+        verbose = resolve_verbose(verbose)
+        x, _ = self.prepare(x)
+        out = np.empty((len(x), *self.output_shape), dtype=config.floatx())
+        batches = EpochIterator((x, out), batch_size)
+        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=self,
+                                     verbose=verbose, epochs=1, steps=batches.num_batches)
+        filled = loops.predict_loop(self, batches, callback_list, self._inference_rows())
+        return out if filled == len(out) else out[:filled]  # fewer if a callback stopped it
+
+    def _inference_rows(self) -> int:
+        """How many samples one inference forward takes at most: so many that no layer's input
+        plus output exceeds ``INFERENCE_ACTIVATION_BYTES`` (e.g. ~1000 images for the reports'
+        CNN), at least one."""
         shape, largest = self.input_shape, 0
         for layer in self.layers:
             output = layer.compute_output_shape(shape)
             largest = max(largest, math.prod(shape) + math.prod(output))
             shape = output
         per_sample = largest * np.dtype(config.floatx()).itemsize
-        return max(1, min(batch_size, INFERENCE_ACTIVATION_BYTES // max(per_sample, 1)))
-
-    def _evaluate_arrays(self, x, y, batch_size: int) -> dict:
-        fused = self.fuses_softmax
-        loss_sum, correct = 0.0, 0
-        batch_size = self._inference_batch(batch_size)
-        for start in range(0, len(x), batch_size):
-            x_batch, y_batch = x[start:start + batch_size], y[start:start + batch_size]
-            out = self.forward(x_batch, training=False, logits=fused)
-            if fused:
-                per_sample = self.loss.logits_per_sample_and_gradient(y_batch, out)[0]
-            else:
-                per_sample = self.loss.per_sample(y_batch, out)
-            loss_sum += float(np.sum(per_sample, dtype=np.float64))
-            if self.metrics:
-                correct += count_correct(y_batch, out)
-        logs = {"loss": loss_sum / len(x)}
-        if self.metrics:
-            logs[self.metrics[0]] = correct / len(x)
-        return logs
-
-    def predict(self, x, batch_size: int | None = None, verbose="auto") -> np.ndarray:
-        """Outputs for ``x`` in batches, training off. Returns (N, *output_shape) in floatx."""
-        batch_size = check_batch_size(batch_size)
-        verbose = resolve_verbose(verbose)
-        x, _ = self.prepare(x)
-        bar = ProgressBar(-(-len(x) // batch_size), verbose)
-        out = np.empty((len(x), *self.output_shape), dtype=config.floatx())
-        batch_size = self._inference_batch(batch_size)
-        for start in range(0, len(x), batch_size):
-            out[start:start + batch_size] = self.forward(x[start:start + batch_size],
-                                                          training=False, logits=False)
-        bar.finish({})
-        return out
+        return max(1, INFERENCE_ACTIVATION_BYTES // max(per_sample, 1))
 
     # -- weights and description ----------------------------------------------------------------
     def require_built(self, what: str) -> None:

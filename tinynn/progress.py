@@ -1,10 +1,14 @@
-"""Keras-style progress display: a live bar (verbose=1) or one line per epoch (verbose=2).
+"""Keras-style progress display: a live bar (verbose=1) or one line per epoch (verbose=2),
+drawn by the ``ProgbarLogger`` callback that ``fit``, ``evaluate`` and ``predict`` add.
 
-    1688/1688 [==============================] - 3s 2ms/step - loss: 0.2395 - accuracy: 0.9103
+    1688/1688 [==============================] - 3s 2ms/step - accuracy: 0.9103 - loss: 0.2395
 """
 
 import sys
 import time
+
+from .callback_base import Callback
+from .errors import ArgumentError
 
 
 def resolve_verbose(verbose) -> int:
@@ -12,7 +16,7 @@ def resolve_verbose(verbose) -> int:
     if verbose == "auto":
         return 1 if sys.stdout.isatty() else 2
     if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose expected 0, 1, 2 or 'auto', got {verbose!r}")
+        raise ArgumentError(f"verbose expected 0, 1, 2 or 'auto', got {verbose!r}")
     return int(verbose)
 
 
@@ -73,3 +77,62 @@ class ProgressBar:
         done = int(self.width * step / max(self.target, 1))
         arrow = "=" * done if step >= self.target else "=" * max(done - 1, 0) + ">"
         return f"{step:>{digits}}/{self.target} [{arrow.ljust(self.width, '.')}]"
+
+
+class ProgbarLogger(Callback):
+    """Prints progress as Keras 3's ``ProgbarLogger``: one bar per training epoch (preceded by
+    ``Epoch i/epochs`` when there are several), one per ``evaluate`` and per ``predict``; the
+    validation inside ``fit`` is silent. The bar counts steps (``params["steps"]``) and, with
+    verbose 2, prints only its final line."""
+
+    def __init__(self):
+        super().__init__()
+        self.verbose = 1
+        self.epochs = 1
+        self.target = None
+        self.progbar = None
+        self._called_in_fit = False
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.verbose = resolve_verbose(params["verbose"])
+        self.epochs = params["epochs"]
+        self.target = params["steps"]
+
+    def on_train_begin(self, logs=None):
+        self._called_in_fit = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start_bar()
+        if self.verbose and self.epochs > 1:
+            print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.progbar.update(batch + 1, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.progbar.finish(logs or {})
+
+    def on_test_begin(self, logs=None):
+        if not self._called_in_fit:
+            self._start_bar()
+
+    def on_test_batch_end(self, batch, logs=None):
+        if not self._called_in_fit:
+            self.progbar.update(batch + 1, logs or {})
+
+    def on_test_end(self, logs=None):
+        if not self._called_in_fit:
+            self.progbar.finish(logs or {})
+
+    def on_predict_begin(self, logs=None):
+        self._start_bar()
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.progbar.update(batch + 1, {})  # the outputs are not shown
+
+    def on_predict_end(self, logs=None):
+        self.progbar.finish({})
+
+    def _start_bar(self) -> None:
+        self.progbar = ProgressBar(self.target, self.verbose)

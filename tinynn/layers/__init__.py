@@ -1,5 +1,6 @@
 """Layers: ``Input``, ``Flatten``, ``Dense``, ``Activation``, ``Conv2D``, ``MaxPooling2D``
-(alias ``MaxPool2D``) and ``Dropout``.
+(alias ``MaxPool2D``), ``AveragePooling2D`` (alias ``AvgPool2D``), ``GlobalAveragePooling2D``
+(alias ``GlobalAvgPool2D``), ``Dropout`` and ``BatchNormalization``.
 
 The registry: importing a layer's module registers its class (``@register``), and saved files
 name classes through ``REGISTRY`` only (never by importing a name). A new layer is one module
@@ -7,11 +8,15 @@ here, imported below.
 """
 
 from .activations import Activation
+from .average_pooling2d import AveragePooling2D, AvgPool2D
 from .base import REGISTRY, Layer, register
 from .conv import Conv2D
 from .core import Dense, Flatten, Input, InputLayer
 from .dropout import Dropout
+from .global_average_pooling2d import GlobalAveragePooling2D, GlobalAvgPool2D
+from .normalization import BatchNormalization
 from .pooling import MaxPool2D, MaxPooling2D
 
-__all__ = ["REGISTRY", "Activation", "Conv2D", "Dense", "Dropout", "Flatten", "Input",
-           "InputLayer", "Layer", "MaxPool2D", "MaxPooling2D", "register"]
+__all__ = ["REGISTRY", "Activation", "AveragePooling2D", "AvgPool2D", "BatchNormalization",
+           "Conv2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D",
+           "Input", "InputLayer", "Layer", "MaxPool2D", "MaxPooling2D", "register"]

@@ -9,7 +9,8 @@ from .core import ActivationMixin
 
 @register
 class Activation(ActivationMixin, Layer):
-    """``Activation("relu")`` etc. Input and output shapes are equal; no parameters."""
+    """``Activation("gelu")``, ``Activation(tinynn.activations.gelu)``: any identifier
+    ``tinynn.activations.get`` accepts. Input and output shapes are equal; no parameters."""
 
     arguments = ("activation",)
     keras_name = "Activation"

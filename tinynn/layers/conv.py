@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .. import activations, initializers
+from .. import activations, initializers, regularizers
 from ..errors import DTypeError
 from ..validation import choice, positive_int
 from . import conv_algorithms
@@ -18,7 +18,8 @@ class Conv2D(ActivationMixin, Window2D):
     Input shape: (N, H, W, C). Output shape: (N, OH, OW, filters), where 'valid' gives
     OH = floor((H - KH) / SH) + 1 and 'same' gives OH = ceil(H / SH) with Keras's zero padding
     (the extra pixel of an odd total at the bottom/right). Parameters: ``kernel``
-    (KH, KW, C, filters), ``bias`` (filters,).
+    (KH, KW, C, filters), ``bias`` (filters,), penalized by ``kernel_regularizer``/
+    ``bias_regularizer`` if given (``tinynn.regularizers.get`` identifiers).
 
     ``algorithm`` (tinynn only): "im2col", "winograd" (stride 1, 3x3 or 5x5 kernels) or "auto"
     (the default: the one measured faster for the layer's shape, ``conv_algorithms.choose``;
@@ -28,18 +29,19 @@ class Conv2D(ActivationMixin, Window2D):
     """
 
     arguments = ("filters", "kernel_size", "strides", "padding", "activation", "use_bias",
-                 "kernel_initializer", "bias_initializer")
+                 "kernel_initializer", "bias_initializer", "kernel_regularizer",
+                 "bias_regularizer")
     native_arguments = ("algorithm",)
     keras_name = "Conv2D"
     keras_fixed = {"data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1,
-                   "kernel_regularizer": None, "bias_regularizer": None,
                    "activity_regularizer": None, "kernel_constraint": None,
                    "bias_constraint": None}
     keras_build_config = True
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
                  activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", algorithm: str = "auto", name: str | None = None,
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 algorithm: str = "auto", name: str | None = None,
                  input_shape: tuple | None = None):
         super().__init__(name=name, input_shape=input_shape)
         self.filters = positive_int(filters, "Conv2D filters")
@@ -48,6 +50,8 @@ class Conv2D(ActivationMixin, Window2D):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self.algorithm = choice(algorithm, "Conv2D algorithm", conv_algorithms.ALGORITHMS)
         self.algorithm_used: str | None = None
         self._algorithm = None
@@ -64,9 +68,10 @@ class Conv2D(ActivationMixin, Window2D):
         kh, kw = self.kernel_size
         self.window = (kh, kw, *self.strides, *self.pads)  # im2col's KH KW SH SW PT PB PL PR
         self.add_weight("kernel", (kh, kw, input_shape[2], self.filters),
-                        self.kernel_initializer, rng)
+                        self.kernel_initializer, rng, regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer, rng)
+            self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
+                            regularizer=self.bias_regularizer)
         self.algorithm_used = conv_algorithms.choose(self.algorithm, self.kernel_size,
                                                      self.strides, input_shape[2])
 

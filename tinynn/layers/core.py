@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .. import activations, initializers, ops
+from .. import activations, initializers, ops, regularizers
 from ..errors import DTypeError, ShapeError
 from ..validation import positive_int
 from .base import Layer, register
@@ -12,9 +12,11 @@ class ActivationMixin:
     """For layers computing ``activation(linear(x))``.
 
     Subclasses implement ``linear_forward(x, training, relu)`` (``x @ kernel + bias``, passed
-    through ReLU in the same pass over memory when ``relu``) and ``linear_backward(dz)``. The
-    model calls ``forward_logits``/``backward_logits`` on a softmax output layer to fuse softmax
-    with cross-entropy (computed from logits, so logits of 1e4 stay finite).
+    through ReLU in the same pass over memory when ``relu``) and ``linear_backward(dz)``.
+    Training caches the output ``a``, and the pre-activation ``z`` too when the activation's
+    backward needs it (``needs_input``: gelu, silu). The model calls
+    ``forward_logits``/``backward_logits`` on a softmax output layer to fuse softmax with
+    cross-entropy (computed from logits, so logits of 1e4 stay finite).
     """
 
     activation: activations.Activation
@@ -23,14 +25,20 @@ class ActivationMixin:
         if isinstance(self.activation, activations.ReLU):
             a = self.linear_forward(x, training, relu=True)
         else:
-            a = self.activation.forward(self.linear_forward(x, training))
+            z = self.linear_forward(x, training)
+            a = self.activation.forward(z)
+            if training and self.activation.needs_input:
+                self._cache["z"] = z
         if training:
             self._cache["a"] = a
         return a
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        (a,) = self.pop_cache("a")
-        return self.linear_backward(self.activation.backward(a, dy))
+        if self.activation.needs_input:
+            a, z = self.pop_cache("a", "z")
+        else:
+            (a,), z = self.pop_cache("a"), None
+        return self.linear_backward(self.activation.backward(a, dy, z))
 
     def forward_logits(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """The pre-activation output (logits), shape as ``forward``'s."""
@@ -98,18 +106,21 @@ class Dense(ActivationMixin, Layer):
     """``activation(x @ kernel + bias)``.
 
     Input shape: (N, in). Output shape: (N, units). Parameters: ``kernel`` (in, units),
-    ``bias`` (units,). Accepts only 2-D input: add ``Flatten()`` before it for images.
+    ``bias`` (units,), penalized by ``kernel_regularizer``/``bias_regularizer`` if given
+    (``tinynn.regularizers.get`` identifiers). Accepts only 2-D input: add ``Flatten()`` before
+    it for images.
     """
 
-    arguments = ("units", "activation", "use_bias", "kernel_initializer", "bias_initializer")
+    arguments = ("units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
+                 "kernel_regularizer", "bias_regularizer")
     keras_name = "Dense"
-    keras_fixed = {"kernel_regularizer": None, "bias_regularizer": None,
-                   "kernel_constraint": None, "bias_constraint": None,
+    keras_fixed = {"kernel_constraint": None, "bias_constraint": None,
                    "quantization_config": None}
     keras_build_config = True
 
     def __init__(self, units: int, activation=None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None,
                  name: str | None = None, input_shape: tuple | None = None):
         super().__init__(name=name, input_shape=input_shape)
         self.units = positive_int(units, "Dense units")
@@ -117,6 +128,8 @@ class Dense(ActivationMixin, Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
 
     def describe(self):
         return f"Dense {self.name!r} (units={self.units})"
@@ -128,9 +141,11 @@ class Dense(ActivationMixin, Layer):
     def build(self, input_shape, rng):
         self._check_rank(input_shape)
         super().build(input_shape, rng)
-        self.add_weight("kernel", (input_shape[0], self.units), self.kernel_initializer, rng)
+        self.add_weight("kernel", (input_shape[0], self.units), self.kernel_initializer, rng,
+                        regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.add_weight("bias", (self.units,), self.bias_initializer, rng)
+            self.add_weight("bias", (self.units,), self.bias_initializer, rng,
+                            regularizer=self.bias_regularizer)
 
     def _check_rank(self, input_shape):
         if len(input_shape) != 1:

@@ -26,10 +26,15 @@ from pathlib import Path
 
 from . import reference
 
-KERNELS = ("sgd_update", "adam_update", "all_finite", "relu_backward", "bias_activation",
+KERNELS = ("sgd_update", "adam_update", "adamw_update", "rmsprop_update", "all_finite",
+           "relu_backward", "bias_activation",
            "im2col", "col2im", "maxpool2d_forward", "maxpool2d_backward",
+           "avgpool2d_forward", "avgpool2d_backward",
            "winograd_input_transform", "winograd_input_transform_backward",
-           "winograd_output_transform", "winograd_output_transform_backward")
+           "winograd_output_transform", "winograd_output_transform_backward",
+           "gelu", "gelu_backward",
+           "batchnorm_moments", "batchnorm_scale_shift", "batchnorm_backward_sums",
+           "batchnorm_input_gradient")
 NUMBA_FASTER = frozenset(KERNELS)
 
 

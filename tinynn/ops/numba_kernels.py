@@ -4,6 +4,8 @@ Each kernel is one pass over memory (the NumPy versions make several, with tempo
 Compiled code is cached on disk (``NUMBA_CACHE_DIR``, set by ``tinynn.ops``).
 """
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -26,6 +28,14 @@ def _smallest_normal(values):
                              else 2.2250738585072014e-308)
 
 
+@njit(cache=True, inline="always")
+def _flushed(value, tiny):
+    """``value``, or zero if it is subnormal. The zero is ``tiny - tiny``, of the array's dtype:
+    a literal 0 (an int64) would make numba unify float32 to float64, and compute the rest of
+    the update in float64."""
+    return tiny - tiny if abs(value) < tiny else value
+
+
 @njit(cache=True, error_model="numpy")
 def _sgd_span(params, grads, velocity, learning_rate, momentum, nesterov):
     if momentum == 0:
@@ -36,7 +46,7 @@ def _sgd_span(params, grads, velocity, learning_rate, momentum, nesterov):
     for i in range(params.size):
         vel = velocity[i] * momentum
         vel -= learning_rate * grads[i]
-        vel = vel if abs(vel) >= tiny else 0
+        vel = _flushed(vel, tiny)
         velocity[i] = vel
         if nesterov:
             params[i] += momentum * vel - learning_rate * grads[i]
@@ -59,8 +69,8 @@ def _adam_span(params, grads, m, v, alpha, one_minus_beta_1, one_minus_beta_2, e
         g = grads[i]
         mi = m[i] + (g - m[i]) * one_minus_beta_1
         vi = v[i] + (g * g - v[i]) * one_minus_beta_2
-        mi = mi if abs(mi) >= tiny else 0
-        vi = vi if vi >= tiny else 0
+        mi = _flushed(mi, tiny)
+        vi = _flushed(vi, tiny)
         m[i] = mi
         v[i] = vi
         params[i] -= alpha * mi / (np.sqrt(vi) + epsilon)
@@ -72,6 +82,64 @@ def adam_update(params, grads, m, v, alpha, one_minus_beta_1, one_minus_beta_2, 
         lo, hi = block * _BLOCK, min(params.size, (block + 1) * _BLOCK)
         _adam_span(params[lo:hi], grads[lo:hi], m[lo:hi], v[lo:hi], alpha, one_minus_beta_1,
                    one_minus_beta_2, epsilon)
+
+
+
+
+@njit(cache=True, error_model="numpy")
+def _adamw_span(params, grads, m, v, v_hat, weight_decay, learning_rate, alpha,
+                one_minus_beta_1, one_minus_beta_2, epsilon, amsgrad):
+    tiny = _smallest_normal(params)
+    for i in range(params.size):
+        w = params[i] - params[i] * weight_decay * learning_rate
+        g = grads[i]
+        mi = _flushed(m[i] + (g - m[i]) * one_minus_beta_1, tiny)
+        vi = _flushed(v[i] + (g * g - v[i]) * one_minus_beta_2, tiny)
+        m[i] = mi
+        v[i] = vi
+        if amsgrad:
+            vi = max(v_hat[i], vi)
+            v_hat[i] = vi
+        params[i] = w - mi * alpha / (np.sqrt(vi) + epsilon)
+
+
+@njit(cache=True, parallel=True)
+def adamw_update(params, grads, m, v, v_hat, weight_decay, learning_rate, alpha,
+                 one_minus_beta_1, one_minus_beta_2, epsilon, amsgrad):
+    for block in prange((params.size + _BLOCK - 1) // _BLOCK):
+        lo, hi = block * _BLOCK, min(params.size, (block + 1) * _BLOCK)
+        _adamw_span(params[lo:hi], grads[lo:hi], m[lo:hi], v[lo:hi], v_hat[lo:hi], weight_decay,
+                    learning_rate, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, amsgrad)
+
+
+@njit(cache=True, error_model="numpy")
+def _rmsprop_span(params, grads, velocity, momentums, average_gradients, learning_rate, rho,
+                  one_minus_rho, momentum, epsilon, centered):
+    tiny = _smallest_normal(params)
+    for i in range(params.size):
+        g = grads[i]
+        vel = _flushed(rho * velocity[i] + one_minus_rho * (g * g), tiny)
+        velocity[i] = vel
+        if centered:
+            avg = _flushed(rho * average_gradients[i] + one_minus_rho * g, tiny)
+            average_gradients[i] = avg
+            step = learning_rate * g / np.sqrt(vel - avg * avg + epsilon)
+        else:
+            step = learning_rate * g / np.sqrt(vel + epsilon)
+        if momentum > 0:
+            step = _flushed(momentum * momentums[i] + step, tiny)
+            momentums[i] = step
+        params[i] -= step
+
+
+@njit(cache=True, parallel=True)
+def rmsprop_update(params, grads, velocity, momentums, average_gradients, learning_rate, rho,
+                   one_minus_rho, momentum, epsilon, centered):
+    for block in prange((params.size + _BLOCK - 1) // _BLOCK):
+        lo, hi = block * _BLOCK, min(params.size, (block + 1) * _BLOCK)
+        _rmsprop_span(params[lo:hi], grads[lo:hi], velocity[lo:hi], momentums[lo:hi],
+                      average_gradients[lo:hi], learning_rate, rho, one_minus_rho, momentum,
+                      epsilon, centered)
 
 
 @njit(cache=True, fastmath={"reassoc"})
@@ -395,3 +463,214 @@ def winograd_output_transform_backward(dy, AT, TH, TW):
     for n in prange(N):
         _output_transform_backward_image(dy, n, AT, TH, TW, dM)
     return dM.reshape(T * T, N * TH * TW, F)
+
+
+# -- average pooling (layouts and counts as in reference) ----------------------------------------
+# Windows are clipped to the image instead of reading a padded copy; sums run in the reference's
+# (kh, kw) order from zero and are divided by the same counts, so results are bitwise equal.
+
+
+@njit(cache=True, inline="always")
+def _clipped(start, size, limit):
+    """The in-image part [lo, hi) of the window [start, start + size) of an axis of ``limit``."""
+    return max(start, 0), min(start + size, limit)
+
+
+@njit(cache=True)
+def _avgpool_forward_image(x, n, PH, PW, SH, SW, PT, PL, y):
+    _, H, W, C = x.shape
+    _, OH, OW, _ = y.shape
+    for oh in range(OH):
+        h0, h1 = _clipped(oh * SH - PT, PH, H)
+        for ow in range(OW):
+            w0, w1 = _clipped(ow * SW - PL, PW, W)
+            out = y[n, oh, ow]
+            out[:] = 0
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    row = x[n, ih, iw]
+                    for c in range(C):
+                        out[c] += row[c]
+            count = y.dtype.type((h1 - h0) * (w1 - w0))
+            for c in range(C):
+                out[c] /= count
+
+
+@njit(cache=True, parallel=True)
+def avgpool2d_forward(x, PH, PW, SH, SW, PT, PB, PL, PR):
+    N, H, W, C = x.shape
+    OH = (H + PT + PB - PH) // SH + 1
+    OW = (W + PL + PR - PW) // SW + 1
+    y = np.empty((N, OH, OW, C), x.dtype)
+    for n in prange(N):
+        _avgpool_forward_image(x, n, PH, PW, SH, SW, PT, PL, y)
+    return y
+
+
+@njit(cache=True)
+def _avgpool_backward_image(dy, n, PH, PW, SH, SW, PT, PL, dx):
+    _, H, W, C = dx.shape
+    _, OH, OW, _ = dy.shape
+    for kh in range(PH):  # offsets outermost: each position sums in (kh, kw) order
+        for kw in range(PW):
+            for oh in range(OH):
+                ih = oh * SH - PT + kh
+                if ih < 0 or ih >= H:
+                    continue
+                h0, h1 = _clipped(oh * SH - PT, PH, H)
+                for ow in range(OW):
+                    iw = ow * SW - PL + kw
+                    if iw < 0 or iw >= W:
+                        continue
+                    w0, w1 = _clipped(ow * SW - PL, PW, W)
+                    count = dx.dtype.type((h1 - h0) * (w1 - w0))
+                    grad, target = dy[n, oh, ow], dx[n, ih, iw]
+                    for c in range(C):
+                        target[c] += grad[c] / count
+
+
+@njit(cache=True, parallel=True)
+def avgpool2d_backward(dy, x_shape, PH, PW, SH, SW, PT, PB, PL, PR):
+    dx = np.zeros(x_shape, dy.dtype)
+    for n in prange(x_shape[0]):
+        _avgpool_backward_image(dy, n, PH, PW, SH, SW, PT, PL, dx)
+    return dx
+
+
+# -- GELU (Keras's exact form, approximate=False) -----------------------------------------------
+# Each element is computed in float64 and rounded once when stored, in either dtype, as in the
+# reference. 1 + erf(x / sqrt(2)) is written erfc(-x / sqrt(2)): no cancellation for x < 0.
+_SQRT_HALF = 0.7071067811865476  # 1 / sqrt(2)
+_INV_SQRT_2PI = 0.3989422804014327  # 1 / sqrt(2 pi)
+_DENSITY_CUTOFF = 40.0  # exp(-x^2 / 2) is 0 in float64 beyond; clipping avoids x^2 overflow
+
+
+@njit(cache=True)
+def _gelu_span(z, out):
+    for i in range(out.size):
+        x = float(z[i])
+        out[i] = 0.5 * x * math.erfc(-x * _SQRT_HALF)
+
+
+@njit(cache=True, parallel=True)
+def gelu(z):
+    out = np.empty_like(z)
+    flat_z, flat_out = z.reshape(-1), out.reshape(-1)
+    for block in prange((flat_out.size + _BLOCK - 1) // _BLOCK):
+        lo, hi = block * _BLOCK, min(flat_out.size, (block + 1) * _BLOCK)
+        _gelu_span(flat_z[lo:hi], flat_out[lo:hi])
+    return out
+
+
+@njit(cache=True)
+def _gelu_backward_span(z, da, out):
+    for i in range(out.size):
+        x = float(z[i])
+        t = min(abs(x), _DENSITY_CUTOFF)
+        density = _INV_SQRT_2PI * math.exp(-0.5 * t * t)
+        out[i] = float(da[i]) * (0.5 * math.erfc(-x * _SQRT_HALF) + x * density)
+
+
+@njit(cache=True, parallel=True)
+def gelu_backward(z, da):
+    out = np.empty_like(da)
+    flat_z, flat_da, flat_out = z.reshape(-1), da.reshape(-1), out.reshape(-1)
+    for block in prange((flat_out.size + _BLOCK - 1) // _BLOCK):
+        lo, hi = block * _BLOCK, min(flat_out.size, (block + 1) * _BLOCK)
+        _gelu_backward_span(flat_z[lo:hi], flat_da[lo:hi], flat_out[lo:hi])
+    return out
+
+
+# -- batch normalization (channels last: rows x (M, C), C-contiguous) --------------------------
+# Parallel over blocks of rows; each block sums into its own float64 row of ``partial``, and the
+# blocks are added in order, so results do not depend on the thread count.
+
+
+@njit(cache=True)
+def _sum_rows(x, out):
+    for i in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            out[c] += x[i, c]
+
+
+@njit(cache=True)
+def _squared_deviation_rows(x, mean, out):
+    for i in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            deviation = np.float64(x[i, c]) - mean[c]
+            out[c] += deviation * deviation
+
+
+@njit(cache=True, inline="always")
+def _row_blocks(x):
+    """(rows per block, number of blocks) for the rows x (M, C)."""
+    rows = max(1, _BLOCK // max(1, x.shape[1]))
+    return rows, (x.shape[0] + rows - 1) // rows
+
+
+@njit(cache=True, parallel=True)
+def batchnorm_moments(x):
+    rows, blocks = _row_blocks(x)
+    partial = np.zeros((blocks, x.shape[1]))
+    for block in prange(blocks):
+        _sum_rows(x[block * rows:(block + 1) * rows], partial[block])
+    mean = partial.sum(axis=0) / x.shape[0]
+    partial[:] = 0
+    for block in prange(blocks):
+        _squared_deviation_rows(x[block * rows:(block + 1) * rows], mean, partial[block])
+    variance = partial.sum(axis=0) / x.shape[0]
+    return mean.astype(x.dtype), variance.astype(x.dtype)
+
+
+@njit(cache=True)
+def _scale_shift_rows(x, scale, shift, out):
+    for i in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            out[i, c] = x[i, c] * scale[c] + shift[c]
+
+
+@njit(cache=True, parallel=True)
+def batchnorm_scale_shift(x, scale, shift):
+    out = np.empty_like(x)
+    rows, blocks = _row_blocks(x)
+    for block in prange(blocks):
+        span = slice(block * rows, (block + 1) * rows)
+        _scale_shift_rows(x[span], scale, shift, out[span])
+    return out
+
+
+@njit(cache=True)
+def _backward_sum_rows(dy, x, mean, sum_dy, sum_dy_centered):
+    for i in range(dy.shape[0]):
+        for c in range(dy.shape[1]):
+            g = np.float64(dy[i, c])
+            sum_dy[c] += g
+            sum_dy_centered[c] += g * (np.float64(x[i, c]) - mean[c])
+
+
+@njit(cache=True, parallel=True)
+def batchnorm_backward_sums(dy, x, mean):
+    rows, blocks = _row_blocks(dy)
+    partial = np.zeros((2, blocks, dy.shape[1]))
+    mean64 = mean.astype(np.float64)
+    for block in prange(blocks):
+        span = slice(block * rows, (block + 1) * rows)
+        _backward_sum_rows(dy[span], x[span], mean64, partial[0, block], partial[1, block])
+    return partial[0].sum(axis=0).astype(dy.dtype), partial[1].sum(axis=0).astype(dy.dtype)
+
+
+@njit(cache=True)
+def _input_gradient_rows(dy, x, mean, scale, dy_mean, slope, out):
+    for i in range(dy.shape[0]):
+        for c in range(dy.shape[1]):
+            out[i, c] = scale[c] * (dy[i, c] - dy_mean[c] - (x[i, c] - mean[c]) * slope[c])
+
+
+@njit(cache=True, parallel=True)
+def batchnorm_input_gradient(dy, x, mean, scale, dy_mean, slope):
+    out = np.empty_like(dy)
+    rows, blocks = _row_blocks(dy)
+    for block in prange(blocks):
+        span = slice(block * rows, (block + 1) * rows)
+        _input_gradient_rows(dy[span], x[span], mean, scale, dy_mean, slope, out[span])
+    return out

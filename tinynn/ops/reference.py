@@ -4,6 +4,8 @@ Optimizer kernels update flat, contiguous 1-D buffers in place. Scalars are pass
 cast to the buffers' dtype so that both implementations compute in that dtype.
 """
 
+import math
+
 import numpy as np
 
 
@@ -42,6 +44,51 @@ def adam_update(params, grads, m, v, alpha, one_minus_beta_1, one_minus_beta_2, 
     flush_subnormal(m)
     flush_subnormal(v)
     params -= alpha * m / (np.sqrt(v) + epsilon)
+
+
+def adamw_update(params, grads, m, v, v_hat, weight_decay, learning_rate, alpha,
+                 one_minus_beta_1, one_minus_beta_2, epsilon, amsgrad: bool) -> None:
+    """Keras AdamW in place over buffers (P,); ``v_hat`` unused unless ``amsgrad``.
+
+    w -= w * weight_decay * lr;  then ``adam_update``'s m and v (subnormals flushed to 0);
+    AMSGrad: v_hat = max(v_hat, v) takes v's place;  w -= m alpha / (sqrt(v) + eps).
+    """
+    params -= params * weight_decay * learning_rate
+    m += (grads - m) * one_minus_beta_1
+    v += (grads * grads - v) * one_minus_beta_2
+    flush_subnormal(m)
+    flush_subnormal(v)
+    if amsgrad:
+        np.maximum(v_hat, v, out=v_hat)
+    params -= m * alpha / (np.sqrt(v_hat if amsgrad else v) + epsilon)
+
+
+def rmsprop_update(params, grads, velocity, momentums, average_gradients, learning_rate, rho,
+                   one_minus_rho, momentum, epsilon, centered: bool) -> None:
+    """Keras RMSprop in place over buffers (P,); ``momentums`` unused when momentum is 0,
+    ``average_gradients`` unless ``centered``. Subnormal state is flushed to 0.
+
+    v = rho v + (1 - rho) g^2;  centered: a = rho a + (1 - rho) g, d = v - a^2 + eps, else
+    d = v + eps;  step = lr g / sqrt(d);  momentum > 0: s = momentum s + step, w -= s,
+    else w -= step.
+    """
+    velocity *= rho
+    velocity += one_minus_rho * (grads * grads)
+    flush_subnormal(velocity)
+    if centered:
+        average_gradients *= rho
+        average_gradients += one_minus_rho * grads
+        flush_subnormal(average_gradients)
+        denominator = velocity - average_gradients * average_gradients + epsilon
+    else:
+        denominator = velocity + epsilon
+    step = learning_rate * grads / np.sqrt(denominator)
+    if momentum > 0:
+        momentums *= momentum
+        momentums += step
+        flush_subnormal(momentums)
+        step = momentums
+    params -= step
 
 
 def all_finite(values) -> bool:
@@ -228,3 +275,114 @@ def winograd_output_transform_backward(dy, AT, TH, TW):
     tiles = padded.reshape(N, TH, m, TW, m, F)
     dm = np.einsum("ia,nxiyjf,jb->abnxyf", AT, tiles, AT)  # (T, T, N, TH, TW, F)
     return np.ascontiguousarray(dm.reshape(T * T, N * TH * TW, F))
+
+
+# -- average pooling (NHWC; padding is excluded from each window's count) ----------------------
+
+
+def _avgpool2d_counts(H, W, PH, PW, SH, SW, PT, PB, PL, PR, dtype):
+    """How many in-image elements each PH x PW window holds: (OH, OW) in ``dtype``, the
+    divisor of each window's sum (padding is never counted, as TensorFlow's avg_pool)."""
+    OH = (H + PT + PB - PH) // SH + 1
+    OW = (W + PL + PR - PW) // SW + 1
+    top, left = np.arange(OH) * SH - PT, np.arange(OW) * SW - PL
+    rows = np.minimum(top + PH, H) - np.maximum(top, 0)
+    cols = np.minimum(left + PW, W) - np.maximum(left, 0)
+    return np.outer(rows, cols).astype(dtype)
+
+
+def avgpool2d_forward(x, PH, PW, SH, SW, PT, PB, PL, PR):
+    """Mean of the in-image elements of each PH x PW window of ``x`` padded by PT PB PL PR.
+
+    Input shape: x (N, H, W, C). Output shape: y (N, OH, OW, C) with
+    OH = (H + PT + PB - PH) // SH + 1. Each window is summed in row-major (kh, kw) order from
+    zero, then divided by its count (``_avgpool2d_counts``), as ``numba_kernels`` does.
+    """
+    N, H, W, C = x.shape
+    counts = _avgpool2d_counts(H, W, PH, PW, SH, SW, PT, PB, PL, PR, x.dtype)
+    OH, OW = counts.shape
+    if PT or PB or PL or PR:
+        x = np.pad(x, ((0, 0), (PT, PB), (PL, PR), (0, 0)))  # (N, H+PT+PB, W+PL+PR, C)
+    total = np.zeros((N, OH, OW, C), x.dtype)
+    for kh in range(PH):
+        for kw in range(PW):
+            total += x[:, kh:kh + SH * (OH - 1) + 1:SH, kw:kw + SW * (OW - 1) + 1:SW, :]
+    return total / counts[:, :, None]
+
+
+def avgpool2d_backward(dy, x_shape, PH, PW, SH, SW, PT, PB, PL, PR):
+    """Adjoint of ``avgpool2d_forward``: each window's gradient divided by its count and added
+    to its in-image elements; overlapping windows sum in (kh, kw) order.
+
+    Input shapes: dy (N, OH, OW, C); x_shape (N, H, W, C). Output shape: dx (N, H, W, C).
+    """
+    N, H, W, C = x_shape
+    _, OH, OW, _ = dy.shape
+    share = dy / _avgpool2d_counts(H, W, PH, PW, SH, SW, PT, PB, PL, PR, dy.dtype)[:, :, None]
+    dx = np.zeros((N, H + PT + PB, W + PL + PR, C), dy.dtype)
+    for kh in range(PH):
+        for kw in range(PW):
+            dx[:, kh:kh + SH * (OH - 1) + 1:SH, kw:kw + SW * (OW - 1) + 1:SW, :] += share
+    return np.ascontiguousarray(dx[:, PT:PT + H, PL:PL + W, :])
+
+
+# -- GELU (Keras's exact form, approximate=False) -----------------------------------------------
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+_SQRT_HALF = 0.7071067811865476  # 1 / sqrt(2)
+_INV_SQRT_2PI = 0.3989422804014327  # 1 / sqrt(2 pi)
+_DENSITY_CUTOFF = 40.0  # exp(-x^2 / 2) is 0 in float64 beyond; clipping avoids x^2 overflow
+
+
+def _phi(x):
+    """The standard normal CDF 0.5 (1 + erf(x / sqrt(2))) of a float64 array, as
+    0.5 erfc(-x / sqrt(2)) (no cancellation for x < 0)."""
+    return 0.5 * np.asarray(_erfc(-x * _SQRT_HALF), dtype=np.float64)
+
+
+def gelu(z):
+    """x Phi(x) element-wise, computed in float64 and returned in z's dtype (rounded once).
+    Input shape: any; output: a new array of the same shape."""
+    x = z.astype(np.float64)
+    return (x * _phi(x)).astype(z.dtype)
+
+
+def gelu_backward(z, da):
+    """d(input) of GELU from its input ``z`` and d(output) ``da`` (same shapes):
+    da (Phi(z) + z phi(z)), phi the standard normal density; computed in float64, returned in
+    da's dtype as a new array."""
+    x = z.astype(np.float64)
+    t = np.minimum(np.abs(x), _DENSITY_CUTOFF)
+    density = _INV_SQRT_2PI * np.exp(-0.5 * t * t)
+    return (da.astype(np.float64) * (_phi(x) + x * density)).astype(da.dtype)
+
+
+# -- batch normalization (channels last: rows x (M, C), C-contiguous) --------------------------
+# Sums are accumulated in float64 and returned in the input's dtype.
+
+
+def batchnorm_moments(x):
+    """Per-channel mean and biased variance (mean of squared deviations from the mean) of the
+    rows x (M, C). Returns (mean, variance), each (C,) in x's dtype."""
+    x64 = x.astype(np.float64)
+    mean = x64.mean(axis=0)
+    variance = np.square(x64 - mean).mean(axis=0)
+    return mean.astype(x.dtype), variance.astype(x.dtype)
+
+
+def batchnorm_scale_shift(x, scale, shift):
+    """x * scale + shift per channel: x (M, C), scale and shift (C,). Returns a new (M, C)."""
+    return x * scale + shift
+
+
+def batchnorm_backward_sums(dy, x, mean):
+    """Per-channel sum(dy) and sum(dy * (x - mean)) over the rows: dy and x (M, C), mean (C,).
+    Returns both (C,) in dy's dtype."""
+    dy64 = dy.astype(np.float64)
+    centered = x.astype(np.float64) - mean
+    return dy64.sum(axis=0).astype(dy.dtype), (dy64 * centered).sum(axis=0).astype(dy.dtype)
+
+
+def batchnorm_input_gradient(dy, x, mean, scale, dy_mean, slope):
+    """dx = scale * (dy - dy_mean - (x - mean) * slope) per channel: dy and x (M, C), the rest
+    (C,). Returns a new (M, C)."""
+    return scale * (dy - dy_mean - (x - mean) * slope)

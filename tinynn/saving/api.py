@@ -178,6 +178,8 @@ def _read_compiled(reader: CheckpointReader, model, specs: Specs) -> tuple[dict,
     if names != list(model.optimizer.slots):
         raise reader.corrupt(f"the optimizer state has slots {names}, "
                              f"{type(model.optimizer).__name__} uses {list(model.optimizer.slots)}")
+    trainable = {name: spec for name, spec in specs.items() if name in model.layout}
     for slot in names:
-        reader.check_entries(f"optimizer/{slot}", specs)
-    return {slot: reader.read_floats(f"optimizer/{slot}", specs) for slot in names}, iterations
+        reader.check_entries(f"optimizer/{slot}", trainable)
+    return ({slot: reader.read_floats(f"optimizer/{slot}", trainable) for slot in names},
+            iterations)

@@ -15,7 +15,7 @@ class's ``arguments`` in Keras's form, plus its ``keras_fixed`` entries.
 
 from __future__ import annotations
 
-from .. import activations, initializers, layers, losses, optimizers
+from .. import activations, initializers, layers, losses, optimizers, regularizers
 from ..errors import CheckpointError, TinyNNError, UnsupportedKerasFeatureError
 from ..layers.base import plain
 
@@ -32,10 +32,9 @@ _INPUT_KEYS = ("batch_shape", "batch_input_shape")  # Keras 3, Keras 2
 NEUTRAL = {
     "trainable": (True,), "data_format": ("channels_last", None),
     "dilation_rate": ([1, 1], 1), "groups": (1,), "noise_shape": (None,),
-    "kernel_regularizer": (None,), "bias_regularizer": (None,), "activity_regularizer": (None,),
-    "kernel_constraint": (None,), "bias_constraint": (None,), "quantization_config": (None,),
-    "lora_rank": (None,), "lora_alpha": (None,), "sparse": (False,), "ragged": (False,),
-    "optional": (False,),
+    "activity_regularizer": (None,), "kernel_constraint": (None,), "bias_constraint": (None,),
+    "quantization_config": (None,), "lora_rank": (None,), "lora_alpha": (None,),
+    "sparse": (False,), "ragged": (False,), "optional": (False,),
 }
 _FLOAT_TYPES = ("float32", "float64")
 
@@ -153,6 +152,11 @@ def _argument(where: str, key: str, value):
             raise _unsupported(f"{where} with activation={value!r}", str(error)) from error
     if key.endswith("_initializer"):
         return _initializer(where, key, value)
+    if key.endswith("_regularizer"):
+        try:
+            return regularizers.get(value)
+        except TinyNNError as error:
+            raise _unsupported(f"{where} with {key}={value!r}", str(error)) from error
     return value
 
 
@@ -166,15 +170,20 @@ def _initializer(where: str, key: str, value) -> str:
 
 
 # -- reading: compile settings ------------------------------------------------------------------
-_OPTIMIZERS = {"Adam": (optimizers.Adam, ("learning_rate", "beta_1", "beta_2", "epsilon")),
+_ADAM_ARGUMENTS = ("learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad")
+_OPTIMIZERS = {"Adam": (optimizers.Adam, _ADAM_ARGUMENTS),
+               "AdamW": (optimizers.AdamW, (*_ADAM_ARGUMENTS, "weight_decay")),
+               "RMSprop": (optimizers.RMSprop,
+                           ("learning_rate", "rho", "momentum", "epsilon", "centered")),
                "SGD": (optimizers.SGD, ("learning_rate", "momentum", "nesterov"))}
 _OPTIMIZER_NEUTRAL = {
-    "amsgrad": (False,), "weight_decay": (None, 0, 0.0), "clipnorm": (None,),
+    "weight_decay": (None, 0, 0.0), "clipnorm": (None,),
     "global_clipnorm": (None,), "clipvalue": (None,), "use_ema": (False,),
-    "ema_overwrite_frequency": (None,), "loss_scale_factor": (None,),
+    "loss_scale_factor": (None,),
     "gradient_accumulation_steps": (None,), "is_legacy_optimizer": (False,),
     "decay": (0, 0.0)}
-_OPTIMIZER_IGNORED = ("name", "ema_momentum", "jit_compile")  # no effect without their feature
+# no effect without their feature (tf.keras's RMSprop writes ema_overwrite_frequency=100)
+_OPTIMIZER_IGNORED = ("name", "ema_momentum", "ema_overwrite_frequency", "jit_compile")
 _LOSSES = {"SparseCategoricalCrossentropy": losses.SparseCategoricalCrossentropy,
            "CategoricalCrossentropy": losses.CategoricalCrossentropy,
            "MeanSquaredError": losses.MeanSquaredError}
@@ -294,9 +303,12 @@ def _layer_entry(layer, input_shape: tuple, dtype: str) -> dict:
 
 
 def _keras_value(value):
-    """A layer argument as Keras writes it: initializers as Keras entries, the rest plain."""
+    """A layer argument as Keras writes it: initializers and regularizers as Keras entries
+    (``{"module", "class_name", "config", "registered_name"}``), the rest plain."""
     if isinstance(value, initializers.Initializer):
         return _initializer_entry(value)
+    if isinstance(value, regularizers.Regularizer):
+        return _entry(**regularizers.serialize(value), module="keras.regularizers")
     return plain(value)
 
 
@@ -311,12 +323,12 @@ def _initializer_entry(initializer) -> dict:
 def compile_config(model) -> dict:
     """Keras 3's ``compile_config`` for tinynn's optimizer, loss and metrics."""
     optimizer, loss = model.optimizer, model.loss
-    if type(optimizer) not in (optimizers.Adam, optimizers.SGD) or type(loss) not in (
+    if type(optimizer) not in [cls for cls, _ in _OPTIMIZERS.values()] or type(loss) not in (
             *_LOSSES.values(),):
         raise CheckpointError(
             f"cannot save the compile settings in the Keras format: {type(optimizer).__name__} "
-            f"and {type(loss).__name__} must be tinynn's Adam or SGD and one of its losses; "
-            "compile with built-in ones, or save with save_weights")
+            f"and {type(loss).__name__} must be tinynn's {', '.join(sorted(_OPTIMIZERS))} and "
+            "one of its losses; compile with built-in ones, or save with save_weights")
     options = optimizer.get_config()
     return {"optimizer": _entry(type(optimizer).__name__, options, module="keras.optimizers"),
             "loss": _loss_entry(loss), "loss_weights": None, "metrics": list(model.metrics),

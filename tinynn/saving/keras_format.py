@@ -10,7 +10,7 @@
   config (keras_config.py names what tinynn does not support), its weights and, with
   ``compile=True``, its compile settings and optimizer state when tinynn has them.
 - ``save_model(model, "m.keras")`` and ``save_weights(model, "w.weights.h5")``: the files Keras
-  3.15 writes for the same model (config, weights and Adam/SGD state), which
+  3.15 writes for the same model (config, weights and optimizer state), which
   ``keras.saving.load_model`` and ``model.load_weights`` read.
 
 Loads are all or nothing and writes atomic, as for tinynn's own format.
@@ -89,15 +89,19 @@ def _weights_h5(model, path: Path, overwrite: bool, state: list | None) -> bytes
 
 
 def optimizer_variables(model) -> list[np.ndarray]:
-    """The optimizer's variables in Keras 3's order: iterations, learning rate, then each
-    slot of each parameter (Adam: m and v of the first kernel, of its bias, ...)."""
+    """The optimizer's variables in Keras 3's order: iterations, learning rate, then the
+    slots of each parameter (``keras_slot_groups``: Adam's m and v of the first kernel, of its
+    bias, ...; RMSprop's every velocity, then every momentum...)."""
     optimizer, dtype = model.optimizer, model.parameters.dtype
     arrays = [np.asarray(optimizer.iterations, dtype=np.int64),
               np.asarray(optimizer.learning_rate, dtype=dtype)]
-    for name in model.layout:
-        state = optimizer.state_for(name)
-        arrays += [state[slot] for slot in optimizer.slots]
-    return arrays
+    return arrays + [optimizer.state_for(name)[slot] for name, slot in _slot_order(model)]
+
+
+def _slot_order(model) -> list[tuple[str, str]]:
+    """``(parameter, slot)`` pairs in the order of Keras's optimizer variables."""
+    return [(name, slot) for group in model.optimizer.keras_slot_groups
+            for name in model.layout for slot in group]
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -186,9 +190,9 @@ def _compile(source: KerasFile, model) -> tuple | None:
 
 def _optimizer_state(source: KerasFile, model, arrays: list) -> tuple | None:
     """Keras 3's (and tf.keras's) optimizer variables as tinynn's optimizer state: iterations,
-    the learning rate (Keras 3 only), then each slot of each parameter."""
+    the learning rate (Keras 3 only), then the slots of each parameter (``_slot_order``)."""
     optimizer, dtype = model.optimizer, model.parameters.dtype
-    slots = [(name, slot) for name in model.layout for slot in optimizer.slots]
+    slots = _slot_order(model)
     leading = len(arrays) - len(slots)
     shapes = [tuple(array.shape) for array in arrays[leading:]]
     if leading not in (1, 2) or shapes != [model.layout[name][1] for name, _ in slots]:

@@ -109,6 +109,7 @@ def test_save_load_model_round_trip_restores_everything(tmp_path, optimizer):
 
 def test_round_trip_covers_every_serializable_layer_type(tmp_path):
     model = tn.Sequential([L.Input((6, 6, 2)), L.Conv2D(3, 3, padding="same", activation="relu"),
+                           L.BatchNormalization(momentum=0.5),
                            L.AveragePooling2D(3, strides=1, padding="same"), L.MaxPooling2D(),
                            L.GlobalAveragePooling2D(keepdims=True), L.Flatten(),
                            L.Dropout(0.25), L.Dense(4), L.Activation("softmax")], seed=3)

@@ -28,7 +28,8 @@ def keras_layers() -> dict[str, type]:
 
 _INPUT_KEYS = ("batch_shape", "batch_input_shape")  # Keras 3, Keras 2
 
-#: Keras arguments without a tinynn counterpart, and the values at which they change nothing.
+#: Keras arguments without a tinynn counterpart, and the values at which they change nothing
+#: (besides each layer's ``keras_fixed``, whose values are accepted too).
 NEUTRAL = {
     "trainable": (True,), "data_format": ("channels_last", None),
     "dilation_rate": ([1, 1], 1), "groups": (1,), "noise_shape": (None,),
@@ -118,7 +119,7 @@ def _layer(class_name: str, options: dict) -> layers.Layer:
     cls = known[class_name]
     taken = cls.arguments
     where = f"Keras layer {name!r} ({class_name})"
-    _check_neutral(where, options, ("name", "dtype", *taken))
+    _check_neutral(where, options, ("name", "dtype", *taken), cls.keras_fixed)
     kwargs = {key: _argument(where, key, options[key]) for key in taken if key in options}
     try:
         return cls(name=name, **kwargs)
@@ -126,7 +127,11 @@ def _layer(class_name: str, options: dict) -> layers.Layer:
         raise _unsupported(f"{where} with {kwargs}", str(error)) from error
 
 
-def _check_neutral(where: str, options: dict, taken: tuple) -> None:
+def _check_neutral(where: str, options: dict, taken: tuple, fixed: dict | None = None) -> None:
+    """Refuse a dtype tinynn lacks, and every option not ``taken`` unless it is at a no-op
+    value: the one the layer's ``keras_fixed`` writes, or one listed in ``NEUTRAL``."""
+    neutral = {**NEUTRAL, **{key: (value, *NEUTRAL.get(key, ()))
+                             for key, value in (fixed or {}).items()}}
     dtype = options.get("dtype")
     if isinstance(dtype, dict):  # a DTypePolicy (Keras 3) or Policy (Keras 2)
         dtype = dtype["config"]["name"]
@@ -136,11 +141,11 @@ def _check_neutral(where: str, options: dict, taken: tuple) -> None:
     for key, value in options.items():
         if key in taken:
             continue
-        if key not in NEUTRAL:
+        if key not in neutral:
             raise _unsupported(f"{where} argument {key}={value!r}")
-        if value not in NEUTRAL[key]:
+        if value not in neutral[key]:
             raise _unsupported(f"{where} with {key}={value!r}",
-                               f"tinynn supports only {key}={NEUTRAL[key][0]!r}")
+                               f"tinynn supports only {key}={neutral[key][0]!r}")
 
 
 def _argument(where: str, key: str, value):

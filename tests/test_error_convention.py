@@ -34,11 +34,26 @@ BAD_ARGUMENTS = [
     ("Dropout seed", lambda: L.Dropout(0.5, seed=-1), "-1"),
     ("Activation", lambda: L.Activation("nope"), "'nope'"),
     ("Input shape", lambda: L.Input((28, 0)), "0"),
+    ("Dense regularizer", lambda: L.Dense(2, kernel_regularizer="l3"), "'l3'"),
+    ("BatchNormalization momentum", lambda: L.BatchNormalization(momentum=1.5), "1.5"),
+    ("BatchNormalization epsilon", lambda: L.BatchNormalization(epsilon=0), "0"),
+    ("BatchNormalization axes", lambda: L.BatchNormalization(axis=[1, 2]), "[1, 2]"),
+    ("AveragePooling2D pool_size", lambda: L.AveragePooling2D(0), "0"),
+    ("AveragePooling2D padding", lambda: L.AveragePooling2D(padding="full"), "'full'"),
+    ("GlobalAveragePooling2D keepdims", lambda: L.GlobalAveragePooling2D(keepdims="yes"),
+     "'yes'"),
+    ("GlobalAveragePooling2D data_format",
+     lambda: L.GlobalAveragePooling2D(data_format="channels_first"), "'channels_first'"),
     ("layer name", lambda: L.Dense(2, name=3), "3"),
     ("Adam learning_rate", lambda: tn.optimizers.Adam(learning_rate=0), "0"),
     ("Adam beta_1", lambda: tn.optimizers.Adam(beta_1=1.0), "1.0"),
     ("Adam epsilon", lambda: tn.optimizers.Adam(epsilon=-1e-7), "-1e-07"),
     ("SGD momentum", lambda: tn.optimizers.SGD(momentum=1.5), "1.5"),
+    ("RMSprop rho", lambda: tn.optimizers.RMSprop(rho=1.0), "1.0"),
+    ("RMSprop momentum", lambda: tn.optimizers.RMSprop(momentum=-0.1), "-0.1"),
+    ("AdamW weight_decay", lambda: tn.optimizers.AdamW(weight_decay=-1), "-1"),
+    ("L1", lambda: tn.regularizers.L1(-1.0), "-1.0"),
+    ("activation names match as Keras's", lambda: tn.activations.get("Gelu"), "'Gelu'"),
     ("unknown optimizer", lambda: tn.optimizers.get("adamax2"), "'adamax2'"),
     ("unknown loss", lambda: tn.losses.get("hinge2"), "'hinge2'"),
     ("unknown activation", lambda: tn.activations.get("nope"), "'nope'"),
@@ -65,6 +80,12 @@ def test_a_bad_argument_value_is_a_value_error_naming_expected_and_received(call
     assert isinstance(caught.value, ValueError)
     message = str(caught.value)
     assert "expected" in message and received in message, message
+
+
+def test_every_registered_layer_with_arguments_is_walked():
+    walked = {description.split()[0].split("(")[0] for description, *_ in BAD_ARGUMENTS}
+    classes = {cls.__name__ for cls in L.REGISTRY.values()}
+    assert classes - walked == {"Flatten"}  # Flatten takes no argument but its name
 
 
 def compiled_model() -> tn.Sequential:

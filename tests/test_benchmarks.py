@@ -176,3 +176,15 @@ def test_torch_twin_has_the_same_parameters_and_outputs(name):
     assert sum(p.numel() for p in model.parameters()) == PARAMS[name]
     biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
     assert all(not b.any() for b in biases)  # Keras's zero biases
+
+
+def test_step_profile_times_every_layer_and_the_step():
+    from benchmarks.profile import profile_step
+
+    found = profile_step(steps=3, batch=4)
+    assert [entry["layer"] for entry in found["layers"]] == [
+        "conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten", "dense", "dropout",
+        "dense_1"]
+    assert all(entry["forward_ms"] > 0 for entry in found["layers"])
+    assert found["layers"][0]["algorithm"] == "im2col"
+    assert found["step_ms"] >= found["optimizer_ms"] > 0 and found["finite_check_ms"] > 0

@@ -55,7 +55,7 @@ def train_epoch(model, batches: EpochIterator, epoch: int, guard, callbacks) -> 
     for step, (x_batch, y_batch) in batches:
         callbacks.on_train_batch_begin(step)
         loss, out = model.compute_loss_and_gradients(x_batch, y_batch)
-        _check_finite_step(model, loss, epoch, step)
+        check_finite_step(model, loss, epoch, step)
         with guard.critical():
             model.optimizer.apply(model.parameters, model.gradients)
         running.add(loss * len(x_batch), y_batch, out)
@@ -108,7 +108,7 @@ def predict_loop(model, batches: EpochIterator, callbacks, chunk_rows: int) -> i
     return filled
 
 
-def _check_finite_step(model, loss: float, epoch: int, step: int) -> None:
+def check_finite_step(model, loss: float, epoch: int, step: int) -> None:
     """Raise NonFiniteLossError (before any update) for a NaN/inf loss or gradient."""
     what = None
     if not math.isfinite(loss):

@@ -10,7 +10,6 @@ the number of steps.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -71,7 +70,7 @@ def test_loop(model, batches: EpochIterator, callbacks, chunk_rows: int) -> dict
     Returns the logs."""
     model.stop_evaluating = False
     fused = model.fuses_softmax
-    loss = _logits_twin(model.loss) if fused else model.loss
+    per_sample_loss = model.loss.logits_per_sample if fused else model.loss.per_sample
     running = RunningLogs(model.metrics[0] if model.metrics else None,
                           model.regularization_loss())
     callbacks.on_test_begin()
@@ -79,7 +78,7 @@ def test_loop(model, batches: EpochIterator, callbacks, chunk_rows: int) -> dict
         callbacks.on_test_batch_begin(step)
         for rows in row_slices(len(x_batch), chunk_rows):
             out = model.forward(x_batch[rows], training=False, logits=fused)
-            per_sample = loss.per_sample(y_batch[rows], out)
+            per_sample = per_sample_loss(y_batch[rows], out)
             running.add(float(np.sum(per_sample, dtype=np.float64)), y_batch[rows], out)
         callbacks.on_test_batch_end(step, running.logs())
         if model.stop_evaluating:
@@ -122,10 +121,3 @@ def check_finite_step(model, loss: float, epoch: int, step: int) -> None:
             "(hint: lower the learning rate or check the inputs' scale)",
             epoch=epoch, batch=step)
 
-
-def _logits_twin(loss):
-    """The same cross-entropy taking logits: its per-sample loss on a softmax layer's logits is
-    the fused loss, computed without the gradient."""
-    twin = copy.copy(loss)
-    twin.from_logits = True
-    return twin

@@ -65,10 +65,15 @@ class Crossentropy(Loss):
         dlogits /= len(logits)
         return losses, dlogits
 
+    def logits_per_sample(self, y, logits) -> np.ndarray:
+        """Per-sample loss (N,) from logits (N, K), whatever ``from_logits`` says: the loss of a
+        softmax output layer computed from its logits, without the gradient."""
+        return -np.sum(self.one_hot(y, logits.shape[-1], logits.dtype) * log_softmax(logits),
+                       axis=-1)
+
     def per_sample(self, y, y_pred):
         if self.from_logits:
-            return -np.sum(self.one_hot(y, y_pred.shape[-1], y_pred.dtype) * log_softmax(y_pred),
-                           axis=-1)
+            return self.logits_per_sample(y, y_pred)
         p, _ = self._clipped(y_pred)
         return -np.sum(self.one_hot(y, y_pred.shape[-1], y_pred.dtype) * np.log(p), axis=-1)
 

@@ -1,14 +1,15 @@
 # tinynn: `make run` trains the main example, `make test` runs the test suite, `make bench`
 # compares tinynn with Keras and PyTorch (`make bench-quick`: a few minutes).
 # Each creates .venv on first use and reuses it afterwards. `make keras` adds TensorFlow, Keras 3
-# and tf-keras (about 1 GB), after which `make test` also runs the tests against real Keras.
+# and tf-keras (about 1 GB), after which `make test` also runs the tests against real Keras;
+# `make extras` adds MPI, Dask and ONNX (the `distributed` and `onnx` extras) and their tests.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 MAIN   := examples/task3_cnn.py
 
-.PHONY: run test data lint clean bench bench-quick keras
+.PHONY: run test data lint clean bench bench-quick keras extras
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +23,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 
 $(VENV)/.installed-keras: $(VENV)/.installed-dev
 	$(PY) -m pip install --quiet -e ".[dev,keras]"
+	touch $@
+
+$(VENV)/.installed-extras: $(VENV)/.installed-dev
+	$(PY) -m pip install --quiet -e ".[dev,distributed,onnx]"
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed
@@ -46,6 +51,8 @@ test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q
 
 keras: $(VENV)/.installed-keras
+
+extras: $(VENV)/.installed-extras
 
 bench: $(VENV)/.installed-bench data
 	$(PY) benchmarks/run.py --profile

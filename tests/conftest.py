@@ -68,17 +68,20 @@ def float64():
         yield
 
 
-def require(module: str):
-    """Import ``module`` (an optional dependency: h5py, keras, tf_keras) or skip the test; fail
-    instead when TINYNN_REQUIRE_KERAS=1 (as CI sets it after installing the keras extra)."""
+def require(module: str, extra: str = "keras"):
+    """Import ``module``, an optional dependency from the pip extra ``extra`` (h5py, keras and
+    tf_keras from "keras"; mpi4py and distributed from "distributed"; onnx and onnxruntime from
+    "onnx"), or skip the test; fail instead when TINYNN_REQUIRE_<EXTRA>=1, as CI sets it after
+    installing the extras (TINYNN_REQUIRE_KERAS, TINYNN_REQUIRE_DISTRIBUTED, TINYNN_REQUIRE_ONNX)."""
+    variable = f"TINYNN_REQUIRE_{extra.upper()}"
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        if os.environ.get("TINYNN_REQUIRE_KERAS") == "1":
-            pytest.fail(f"TINYNN_REQUIRE_KERAS=1 but {module} cannot be imported ({exc}): "
-                        "pip install -e \".[keras]\"")
-        pytest.skip(f"{module} is not installed (pip install -e \".[keras]\"; "
-                    "TINYNN_REQUIRE_KERAS=1 makes this fail)")
+        if os.environ.get(variable) == "1":
+            pytest.fail(f"{variable}=1 but {module} cannot be imported ({exc}): "
+                        f"pip install -e \".[{extra}]\"")
+        pytest.skip(f"{module} is not installed (pip install -e \".[{extra}]\"; "
+                    f"{variable}=1 makes this fail)")
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +101,25 @@ def keras():
 def tf_keras(keras):
     """Keras 2 (the tf-keras package), to write Keras 2 files; it coexists with Keras 3."""
     return require("tf_keras")
+
+
+@pytest.fixture(scope="session")
+def mpi4py():
+    """mpi4py (with an MPI library, e.g. the mpich wheel) from the "distributed" extra."""
+    return require("mpi4py", "distributed")
+
+
+@pytest.fixture(scope="session")
+def dask_distributed():
+    """Dask's ``distributed`` package from the "distributed" extra."""
+    return require("distributed", "distributed")
+
+
+@pytest.fixture(scope="session")
+def onnx():
+    return require("onnx", "onnx")
+
+
+@pytest.fixture(scope="session")
+def onnxruntime():
+    return require("onnxruntime", "onnx")

@@ -1,8 +1,13 @@
-"""Shared parts of the report examples: data, evaluation printout and plots."""
+"""Shared parts of the report examples: data, evaluation printout and plots, and data-parallel
+training when started by ``mpiexec`` or ``srun``."""
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +41,27 @@ def parse_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
     args.verbose = "auto" if args.verbose is None else args.verbose
     args.out.mkdir(parents=True, exist_ok=True)
     return args
+
+
+def data_parallel_if_launched(args: argparse.Namespace) -> None:
+    """When ``mpiexec -n N`` or ``srun -n N`` started this example (N > 1), train data-parallel
+    across the N processes: every fit, evaluate and predict is then shared by the ranks
+    (``tinynn.distribution``). Rank 0 alone prints and keeps files: the other ranks' standard
+    output goes to /dev/null and their ``--out`` to a temporary directory deleted at exit."""
+    if tn.distribution.world_size() == 1:
+        return
+    tn.distribution.set_distribution(tn.distribution.DataParallel())
+    rank = tn.distribution.rank()
+    if rank == 0:
+        threads = ", ".join(f"{count} {pool}" for pool, count in
+                            (tn.distribution.thread_counts() or {}).items())
+        print(f"data-parallel training on {tn.distribution.world_size()} processes"
+              + (f" ({threads} threads each)" if threads else ""))
+        return
+    scratch = tempfile.TemporaryDirectory(prefix=f"tinynn-rank{rank}-")
+    atexit.register(scratch.cleanup)
+    args.out = Path(scratch.name)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the rest of the process)
 
 
 def learning_rates(text: str) -> list[float]:

@@ -14,6 +14,7 @@ import numpy as np
 from common import (
     Stopwatch,
     base_parser,
+    data_parallel_if_launched,
     learning_rates,
     load_fashion_mnist,
     parse_args,
@@ -70,6 +71,7 @@ def main() -> None:
                         help="comma-separated learning rates overlaid in lr_sweep.png "
                              "('' to skip; the reports' high/good alpha: 0.05,0.5,5)")
     args = parse_args(parser)
+    data_parallel_if_launched(args)
 
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.limit)
     with Stopwatch() as clock:

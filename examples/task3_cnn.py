@@ -6,7 +6,8 @@
 3,274,634 parameters; Adam, sparse categorical cross-entropy, batch 32, validation_split 0.1,
 20 epochs (report A: 91.29 %, report B: 91.51 %, Zalando's benchmark: 0.916). Prints the summary,
 progress, test accuracy, confusion matrix and classification report; saves the curves, the
-heatmap and the trained model under --out.
+heatmap and the trained model under --out (``task3_model.npz``, and ``task3_model.onnx`` for
+ONNX Runtime when the ``onnx`` extra is installed: examples/serve_onnx.py serves it).
 
 ``--batch-norm`` goes beyond the reports: it trains the reports' network and then the same
 network with BatchNormalization after each convolution (Conv2D without activation ->
@@ -16,9 +17,17 @@ accuracy, seconds per epoch, curves in ``task3_batch_norm.png``).
 
 from __future__ import annotations
 
-from common import Stopwatch, base_parser, load_fashion_mnist, parse_args, report_test_results
+from common import (
+    Stopwatch,
+    base_parser,
+    data_parallel_if_launched,
+    load_fashion_mnist,
+    parse_args,
+    report_test_results,
+)
 
 import tinynn as tn
+from tinynn.errors import MissingDependencyError
 from tinynn.plotting import plot_histories, plot_history
 
 
@@ -66,6 +75,10 @@ def train(args, data, batch_norm: bool) -> dict:
     accuracy = report_test_results(model, x_test, y_test, args.out, tag)
     model.save(args.out / f"{tag}_model.npz")
     print(f"saved {args.out / f'{tag}_model.npz'}")
+    try:  # the same network for ONNX Runtime, next to the .npz (examples/serve_onnx.py)
+        model.export(args.out / f"{tag}_model.onnx", format="onnx")
+    except MissingDependencyError:
+        print('no ONNX export: pip install -e ".[onnx]" adds the onnx package it needs')
     return {"history": history, "accuracy": accuracy, "per_epoch": per_epoch}
 
 
@@ -76,6 +89,7 @@ def main() -> None:
     parser.add_argument("--batch-norm", action="store_true",
                         help="also train the network with BatchNormalization and compare")
     args = parse_args(parser)
+    data_parallel_if_launched(args)
 
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.limit)
     data = ((x_train[..., None], y_train), (x_test[..., None], y_test))  # (N, 28, 28, 1) NHWC

@@ -72,7 +72,8 @@ def require(module: str, extra: str = "keras"):
     """Import ``module``, an optional dependency from the pip extra ``extra`` (h5py, keras and
     tf_keras from "keras"; mpi4py and distributed from "distributed"; onnx and onnxruntime from
     "onnx"), or skip the test; fail instead when TINYNN_REQUIRE_<EXTRA>=1, as CI sets it after
-    installing the extras (TINYNN_REQUIRE_KERAS, TINYNN_REQUIRE_DISTRIBUTED, TINYNN_REQUIRE_ONNX)."""
+    installing the extras (TINYNN_REQUIRE_KERAS, TINYNN_REQUIRE_DISTRIBUTED,
+    TINYNN_REQUIRE_ONNX)."""
     variable = f"TINYNN_REQUIRE_{extra.upper()}"
     try:
         return importlib.import_module(module)

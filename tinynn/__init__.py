@@ -21,6 +21,7 @@ from . import (  # noqa: E402
     callbacks,
     config,
     datasets,
+    distribution,
     errors,
     initializers,
     layers,
@@ -30,6 +31,7 @@ from . import (  # noqa: E402
     optimizers,
     regularizers,
     saving,
+    tuning,
 )
 from .config import set_random_seed
 from .models import Sequential
@@ -37,7 +39,7 @@ from .models import Sequential
 __version__ = "0.1.0"
 
 __all__ = [
-    "Sequential", "activations", "callbacks", "config", "datasets", "errors", "initializers",
-    "layers", "losses", "metrics", "models", "optimizers", "regularizers", "saving",
-    "set_random_seed",
+    "Sequential", "activations", "callbacks", "config", "datasets", "distribution", "errors",
+    "initializers", "layers", "losses", "metrics", "models", "optimizers", "regularizers",
+    "saving", "set_random_seed", "tuning",
 ]

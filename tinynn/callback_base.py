@@ -4,9 +4,15 @@
 while validating, the ``on_test_*`` hooks); ``evaluate`` calls ``on_test_begin/end`` and
 ``on_test_batch_begin/end``; ``predict`` calls ``on_predict_begin/end`` and
 ``on_predict_batch_begin/end``. Batch and epoch indices count from 0.
+
+In data-parallel training (``tinynn.distribution``) every rank runs ``fit`` with the same global
+logs. Callbacks that write output (progress, files) set ``rank_zero_only`` and run on rank 0
+alone; every other callback runs on every rank, and prints with ``print_on_rank_zero``.
 """
 
 from __future__ import annotations
+
+from .distribution import active_communicator
 
 
 class Callback:
@@ -15,6 +21,10 @@ class Callback:
     ``self.params`` the run's ``{"verbose", "epochs", "steps", ...}``; set
     ``self.model.stop_training`` (or ``stop_evaluating``, ``stop_predicting``) to True to stop
     after the current batch."""
+
+    #: Run on rank 0 only in data-parallel training: set by callbacks that print or write files
+    #: (ProgbarLogger, ModelCheckpoint, CSVLogger) and must not run on the other ranks.
+    rank_zero_only = False
 
     def __init__(self):
         self.model = None
@@ -75,3 +85,10 @@ class Callback:
 
     def on_predict_end(self, logs: dict | None = None) -> None:
         """End of ``predict``; ``logs`` is empty."""
+
+
+def print_on_rank_zero(*args) -> None:
+    """``print(*args)`` on rank 0 only (every process when not training data-parallel): for
+    messages of callbacks that run on every rank."""
+    if active_communicator().rank == 0:
+        print(*args)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .callback_base import Callback
+from .callback_base import Callback, print_on_rank_zero
 from .errors import ArgumentError
 from .progress import ProgbarLogger
 from .saving.paths import save_path
@@ -50,20 +50,22 @@ class CallbackList(Callback):
 
     ``add_history`` / ``add_progbar`` append a ``History`` / ``ProgbarLogger`` unless
     ``callbacks`` holds one; ``params`` (``verbose``, ``epochs``, ``steps``, ...) go to every
-    callback. Each hook hands its callbacks one dict: the logs sorted by name with numbers as
+    callback. On a data-parallel ``rank`` other than 0, callbacks with ``rank_zero_only`` are
+    left out. Each hook hands its callbacks one dict: the logs sorted by name with numbers as
     floats (Keras's ``pythonify_logs``), so a callback's change to it is seen by the next ones.
     """
 
     def __init__(self, callbacks=None, add_history: bool = False, add_progbar: bool = False,
-                 model=None, **params):
+                 rank: int = 0, model=None, **params):
         super().__init__()
-        self.callbacks = list(callbacks or [])
-        self.history = next((c for c in self.callbacks if isinstance(c, History)), None)
+        callbacks = list(callbacks or [])
+        self.history = next((c for c in callbacks if isinstance(c, History)), None)
         if self.history is None and add_history:
             self.history = History()
-            self.callbacks.append(self.history)
-        if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
-            self.callbacks.append(ProgbarLogger())
+            callbacks.append(self.history)
+        if add_progbar and not any(isinstance(c, ProgbarLogger) for c in callbacks):
+            callbacks.append(ProgbarLogger())
+        self.callbacks = [c for c in callbacks if rank == 0 or not c.rank_zero_only]
         if model is not None:
             self.set_model(model)
         self.set_params(params)
@@ -207,12 +209,12 @@ class EarlyStopping(Callback):
             if self.restore_best_weights and self.best_weights is not None:
                 self.model.set_weights(self.best_weights)
                 if self.verbose:
-                    print(f"Restoring model weights from the end of the best epoch: "
-                          f"{self.best_epoch + 1}.")
+                    print_on_rank_zero(f"Restoring model weights from the end of the best "
+                                       f"epoch: {self.best_epoch + 1}.")
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+            print_on_rank_zero(f"Epoch {self.stopped_epoch + 1}: early stopping")
 
 
 class ModelCheckpoint(Callback):
@@ -225,8 +227,10 @@ class ModelCheckpoint(Callback):
     is complete and loads.
     ``save_best_only`` saves only when ``monitor`` improves strictly on ``best`` (which starts
     at ``initial_value_threshold``, else +-inf); ``mode`` as EarlyStopping's. ``save_freq`` is
-    ``"epoch"`` or a number of batches.
+    ``"epoch"`` or a number of batches. In data-parallel training, rank 0 alone saves.
     """
+
+    rank_zero_only = True
 
     def __init__(self, filepath, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False,
@@ -315,8 +319,11 @@ class ModelCheckpoint(Callback):
 class CSVLogger(Callback):
     """Write one CSV row per epoch: ``epoch`` then the logs' keys in sorted order, as Keras.
 
-    The file is flushed after every row, so it is complete up to the last finished epoch.
+    The file is flushed after every row, so it is complete up to the last finished epoch. In
+    data-parallel training, rank 0 alone writes it.
     """
+
+    rank_zero_only = True
 
     def __init__(self, filename, separator: str = ",", append: bool = False):
         super().__init__()
@@ -380,7 +387,8 @@ class LearningRateScheduler(Callback):
             lr = self.schedule(epoch)
         optimizer.learning_rate = lr  # validated by the optimizer: finite and > 0
         if self.verbose:
-            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+            print_on_rank_zero(f"Epoch {epoch + 1}: LearningRateScheduler setting learning "
+                               f"rate to {lr}.")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

@@ -86,3 +86,18 @@ class UnsupportedKerasFeatureError(CheckpointError):
 
 class MissingDependencyError(TinyNNError, ImportError):
     """An optional dependency (e.g. h5py for Keras files) is not installed."""
+
+
+class SweepError(TinyNNError, RuntimeError):
+    """A configuration of a hyper-parameter sweep (``tinynn.tuning.run_sweep``) raised; that
+    error is the ``__cause__``. Attributes: ``index`` (0-based) and ``config``."""
+
+    def __init__(self, message: str, index: int = -1, config=None):
+        super().__init__(message)
+        self.index = index
+        self.config = config
+
+
+class DistributedError(TinyNNError, RuntimeError):
+    """Data-parallel processes cannot go on together: a collective missed its deadline or
+    failed, the ranks were called with different arguments or data, or their weights differ."""

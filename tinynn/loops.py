@@ -6,16 +6,24 @@ calls the callbacks' hooks with Keras 3's names and logs. Inference (``test_loop
 backward pass and no gradient is computed; a step's batch is split into chunks of at most
 ``chunk_rows`` samples to bound the activations' memory, which changes neither the results nor
 the number of steps.
+
+Every loop takes a ``Communicator`` (``tinynn.distribution``): with one process it does nothing
+and a training step is ``model.compute_loss_and_gradients`` on the whole batch; with several,
+each step computes this rank's shard of the global batch and sums over the ranks
+(``data_parallel_step``), so that every rank sees the global gradient, logs and predictions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
 
 from . import ops
 from .batching import EpochIterator, row_slices
+from .distribution.communicator import Communicator
+from .distribution.sharding import shard_rows, shard_sizes
 from .errors import NonFiniteLossError
 from .metrics import count_correct
 
@@ -31,12 +39,16 @@ class RunningLogs:
         self.correct = 0
         self.seen = 0
 
-    def add(self, loss_sum: float, y: np.ndarray, out: np.ndarray) -> None:
-        """Count a batch: targets ``y`` (N, ...), outputs ``out`` (N, K), summed loss."""
-        self.seen += len(out)
+    def add(self, loss_sum: float, correct: int, count: int) -> None:
+        """Count ``count`` samples: their summed loss and correct predictions."""
+        self.seen += count
         self.loss_sum += loss_sum
-        if self.metric:
-            self.correct += count_correct(y, out)
+        self.correct += correct
+
+    def correct_in(self, y: np.ndarray, out: np.ndarray) -> int:
+        """Correct predictions among outputs ``out`` (N, K) for targets ``y`` (0 without a
+        metric)."""
+        return count_correct(y, out) if self.metric else 0
 
     def logs(self) -> dict:
         """``{"loss": mean, metric: accuracy}``."""
@@ -46,28 +58,102 @@ class RunningLogs:
         return logs
 
 
-def train_epoch(model, batches: EpochIterator, epoch: int, guard, callbacks) -> dict:
-    """One epoch of training steps; stops early after a step that set ``model.stop_training``.
-    Raises NonFiniteLossError before applying a step whose loss or gradient is not finite.
-    Returns the epoch's logs (per-sample means over the steps taken)."""
+def train_epoch(model, batches: EpochIterator, epoch: int, guard, callbacks,
+                comm: Communicator) -> dict:
+    """One epoch of training steps; stops early after a step that set ``model.stop_training``
+    (on any rank). Raises NonFiniteLossError before applying a step whose loss or gradient is
+    not finite. Returns the epoch's logs (per-sample means over the steps taken)."""
     running = RunningLogs(model.metrics[0] if model.metrics else None)
     for step, (x_batch, y_batch) in batches:
         callbacks.on_train_batch_begin(step)
-        loss, out = model.compute_loss_and_gradients(x_batch, y_batch)
+        if comm.size == 1:
+            loss, out = model.compute_loss_and_gradients(x_batch, y_batch)
+            loss_sum, correct = loss * len(x_batch), running.correct_in(y_batch, out)
+        else:
+            loss_sum, correct = data_parallel_step(model, comm, x_batch, y_batch, running)
+            loss = loss_sum / len(x_batch)
         check_finite_step(model, loss, epoch, step)
         with guard.critical():
             model.optimizer.apply(model.parameters, model.gradients)
-        running.add(loss * len(x_batch), y_batch, out)
+        running.add(loss_sum, correct, len(x_batch))
         callbacks.on_train_batch_end(step, running.logs())
-        if model.stop_training:
+        if comm.any(model.stop_training, what="the stop_training check"):
+            model.stop_training = True
             break
     return running.logs()
 
 
-def test_loop(model, batches: EpochIterator, callbacks, chunk_rows: int) -> dict:
+def data_parallel_step(model, comm: Communicator, x_batch: np.ndarray, y_batch: np.ndarray,
+                       running: RunningLogs) -> tuple[float, int]:
+    """This rank's part of a training step on a global batch of n samples: forward and
+    backward on its shard of n_r samples with the output gradient weighted by n_r / n (and the
+    regularizers' gradient on rank 0 only), then one in-place sum over the ranks of the flat
+    gradient buffer, and of the states weighted the same way (BatchNormalization's moving
+    statistics). Afterwards every rank holds the batch-mean gradient of the global batch.
+    Returns the global loss sum (regularization included) and correct count."""
+    total = len(x_batch)
+    rows = shard_rows(total, comm.size, comm.rank)
+    count = rows.stop - rows.start
+    sums = np.zeros(2)  # loss sum, correct predictions
+    with sharded_randomness(model, total, rows):
+        if count:
+            sums[:] = _shard_gradients(model, x_batch[rows], y_batch[rows], count / total,
+                                       comm.rank == 0, running)
+        else:  # nothing to compute, but the random layers' Generator advances like the others'
+            _draw_randomness_only(model)
+            model.gradients[...] = 0
+    model.states *= model.states.dtype.type(count / total)
+    comm.sum_in_place(model.gradients, model.states, sums, what="the gradient all-reduce")
+    return float(sums[0]), int(sums[1])
+
+
+def _shard_gradients(model, x, y, weight: float, regularization: bool,
+                     running: RunningLogs) -> tuple[float, int]:
+    """Fill ``model.gradients`` with ``weight`` times the shard's batch-mean gradient (plus
+    the regularizers' if ``regularization``). Returns the shard's loss sum and correct count;
+    a non-finite loss skips the backward (the summed loss then stops every rank)."""
+    fused = model.fuses_softmax
+    out = model.forward(x, training=True, logits=fused)
+    with np.errstate(over="ignore", invalid="ignore"):
+        per_sample, dout = model.loss_and_output_gradient(y, out, fused)
+        loss_sum = float(np.sum(per_sample, dtype=np.float64)) + (
+            model.regularization_loss() * len(x))
+    if math.isfinite(loss_sum):
+        model.backward(dout * dout.dtype.type(weight), fused, regularization=regularization)
+    else:
+        model.release_caches()
+    return loss_sum, running.correct_in(y, out)
+
+
+@contextlib.contextmanager
+def sharded_randomness(model, global_rows: int, rows: slice):
+    """Within the block, layers with ``uses_training_rng`` draw for the whole global batch and
+    keep ``rows`` (``Layer.batch_shard``)."""
+    layers = [layer for layer in model.layers if layer.uses_training_rng]
+    for layer in layers:
+        layer.batch_shard = (global_rows, rows)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.batch_shard = None
+
+
+def _draw_randomness_only(model) -> None:
+    """Run each random layer's training forward on an empty input (an empty shard)."""
+    for layer in model.layers:
+        if layer.uses_training_rng:
+            layer.forward(np.zeros((0, *layer.input_shape), model.parameters.dtype),
+                          training=True)
+            layer.release_cache()
+
+
+def test_loop(model, batches: EpochIterator, callbacks, chunk_rows: int,
+              comm: Communicator) -> dict:
     """Loss (with the regularization penalty, as Keras) and metrics with training off, between
-    ``on_test_begin`` and ``on_test_end``; stops early when ``model.stop_evaluating`` is set.
-    Returns the logs."""
+    ``on_test_begin`` and ``on_test_end``; each rank computes its shard of every batch and the
+    sums are added over the ranks. Stops early when ``model.stop_evaluating`` is set (on any
+    rank). Returns the logs."""
     model.stop_evaluating = False
     fused = model.fuses_softmax
     per_sample_loss = model.loss.logits_per_sample if fused else model.loss.per_sample
@@ -76,32 +162,45 @@ def test_loop(model, batches: EpochIterator, callbacks, chunk_rows: int) -> dict
     callbacks.on_test_begin()
     for step, (x_batch, y_batch) in batches:
         callbacks.on_test_batch_begin(step)
-        for rows in row_slices(len(x_batch), chunk_rows):
-            out = model.forward(x_batch[rows], training=False, logits=fused)
-            per_sample = per_sample_loss(y_batch[rows], out)
-            running.add(float(np.sum(per_sample, dtype=np.float64)), y_batch[rows], out)
+        rows = shard_rows(len(x_batch), comm.size, comm.rank)
+        x_shard, y_shard = x_batch[rows], y_batch[rows]
+        sums = np.zeros(2)  # loss sum, correct predictions
+        for chunk in row_slices(len(x_shard), chunk_rows):
+            out = model.forward(x_shard[chunk], training=False, logits=fused)
+            sums += (np.sum(per_sample_loss(y_shard[chunk], out), dtype=np.float64),
+                     running.correct_in(y_shard[chunk], out))
+        comm.sum_in_place(sums, what="the evaluation sums")
+        running.add(float(sums[0]), int(sums[1]), len(x_batch))
         callbacks.on_test_batch_end(step, running.logs())
-        if model.stop_evaluating:
+        if comm.any(model.stop_evaluating, what="the stop_evaluating check"):
+            model.stop_evaluating = True
             break
     logs = running.logs()
     callbacks.on_test_end(logs)
     return logs
 
 
-def predict_loop(model, batches: EpochIterator, callbacks, chunk_rows: int) -> int:
+def predict_loop(model, batches: EpochIterator, callbacks, chunk_rows: int,
+                 comm: Communicator) -> int:
     """Fill the second array of ``batches`` (unshuffled, so its batches are views) with the
     outputs for the first, training off, between ``on_predict_begin`` and ``on_predict_end``;
-    stops early when ``model.stop_predicting`` is set. Returns the number of rows filled."""
+    each rank computes its shard of every batch and gathers the others'. Stops early when
+    ``model.stop_predicting`` is set (on any rank). Returns the number of rows filled."""
     model.stop_predicting = False
     filled = 0
     callbacks.on_predict_begin()
     for step, (x_batch, out_batch) in batches:
         callbacks.on_predict_batch_begin(step)
-        for rows in row_slices(len(x_batch), chunk_rows):
-            out_batch[rows] = model.forward(x_batch[rows], training=False, logits=False)
+        rows = shard_rows(len(x_batch), comm.size, comm.rank)
+        x_shard, out_shard = x_batch[rows], out_batch[rows]
+        for chunk in row_slices(len(x_shard), chunk_rows):
+            out_shard[chunk] = model.forward(x_shard[chunk], training=False, logits=False)
+        comm.gather_rows(out_batch, shard_sizes(len(x_batch), comm.size),
+                         what="gathering the predictions")
         filled += len(out_batch)
         callbacks.on_predict_batch_end(step, {"outputs": out_batch})
-        if model.stop_predicting:
+        if comm.any(model.stop_predicting, what="the stop_predicting check"):
+            model.stop_predicting = True
             break
     callbacks.on_predict_end()
     return filled

@@ -21,6 +21,7 @@ from . import config, loops, losses, optimizers, saving
 from .activations import Softmax
 from .batching import EpochIterator
 from .callbacks import CallbackList, History
+from .distribution import active_communicator, replicas
 from .errors import ArgumentError, NonFiniteLossError, NotCompiledError, ShapeError
 from .interrupt import InterruptGuard
 from .layers.base import Layer, snake_case
@@ -191,11 +192,13 @@ class Sequential:
         last = self.layers[-1]
         return last.forward_logits(x, training) if logits else last.forward(x, training)
 
-    def backward(self, dout: np.ndarray, logits: bool = False, input_gradient: bool = False):
-        """Fill every layer's grads from d(loss)/d(out). Returns d(loss)/d(input) when
-        ``input_gradient``; otherwise None, and no layer computes a gradient nobody uses: the
-        first layer with parameters skips its dx (for the CNN, conv1's col2im) and the
-        parameter-free layers before it are not run backward at all."""
+    def backward(self, dout: np.ndarray, logits: bool = False, input_gradient: bool = False,
+                 regularization: bool = True):
+        """Fill every layer's grads from d(loss)/d(out), plus the regularizers' gradients if
+        ``regularization`` (data-parallel ranks other than 0 leave them to rank 0). Returns
+        d(loss)/d(input) when ``input_gradient``; otherwise None, and no layer computes a
+        gradient nobody uses: the first layer with parameters skips its dx (for the CNN,
+        conv1's col2im) and the parameter-free layers before it are not run backward at all."""
         first = 0 if input_gradient else next(
             (i for i, layer in enumerate(self.layers) if layer.params), len(self.layers) - 1)
         for i, layer in enumerate(self.layers):
@@ -206,7 +209,8 @@ class Sequential:
             grad = layer.backward(grad)
         for layer in self.layers[:first]:
             layer.release_cache()  # their backward would only produce d(input)
-        self._add_regularization_gradients()
+        if regularization:
+            self._add_regularization_gradients()
         return grad if input_gradient else None
 
     def release_caches(self) -> None:
@@ -281,6 +285,8 @@ class Sequential:
         steps (the last partial batch kept), and reports per-sample means of the training loss
         and metrics, then validation metrics with training off. ``callbacks`` get Keras's hooks;
         a ``History`` (always) and, unless ``verbose=0``, a ``ProgbarLogger`` are added to them.
+        Under a ``tinynn.distribution.DataParallel``, every rank runs the same ``fit`` and
+        each batch is split across them (see ``tinynn.distribution``).
         """
         self._require_compiled("fit")
         batch_size = check_batch_size(batch_size)
@@ -294,12 +300,17 @@ class Sequential:
                              f"{x.shape}")
         x_train, y_train, validation = self._split_validation(x, y, validation_split,
                                                               validation_data)
+        comm = active_communicator()
+        replicas.start(self, comm, "fit", _named_arrays(x_train, y_train, validation), {
+            "batch_size": batch_size, "epochs": epochs, "initial_epoch": initial_epoch,
+            "shuffle": bool(shuffle), "optimizer": self.optimizer.get_config(),
+            "loss": type(self.loss).__name__, "metrics": self.metrics}, training=True)
         batches = EpochIterator((x_train, y_train), batch_size,
                                 self.rngs["shuffle"] if shuffle else None)
         logged = ["loss", *self.metrics]
         logged += [f"val_{k}" for k in logged] if validation is not None else []
         callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
-                                     model=self, verbose=verbose, epochs=epochs,
+                                     rank=comm.rank, model=self, verbose=verbose, epochs=epochs,
                                      steps=batches.num_batches, metrics=logged)
         self.stop_training = False
         callback_list.on_train_begin()
@@ -308,15 +319,17 @@ class Sequential:
             for epoch in range(initial_epoch, epochs):
                 callback_list.on_epoch_begin(epoch)
                 try:
-                    epoch_logs = loops.train_epoch(self, batches, epoch, guard, callback_list)
+                    epoch_logs = loops.train_epoch(self, batches, epoch, guard, callback_list,
+                                                   comm)
                 except NonFiniteLossError as error:
                     error.history = self.history
                     raise
                 if validation is not None:
                     val_logs = loops.test_loop(self, EpochIterator(validation, batch_size),
-                                               callback_list, self._inference_rows())
+                                               callback_list, self._inference_rows(), comm)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 callback_list.on_epoch_end(epoch, epoch_logs)
+                self.stop_training = replicas.agree_after_epoch(self, comm, self.stop_training)
                 if self.stop_training:
                     break
         callback_list.on_train_end(epoch_logs)
@@ -348,17 +361,24 @@ class Sequential:
                  callbacks=None, return_dict: bool = False):
         """Loss (with the regularization penalty) and metrics with training off, in
         ceil(N / batch_size) steps: ``[loss, accuracy]`` (or the loss alone without metrics; a
-        dict with ``return_dict=True``). ``callbacks`` get the ``on_test_*`` hooks."""
+        dict with ``return_dict=True``). ``callbacks`` get the ``on_test_*`` hooks. Under a
+        ``DataParallel``, every rank evaluates its shard of each batch with rank 0's weights
+        and returns the global result."""
         self._require_compiled("evaluate")
         batch_size = check_batch_size(batch_size)
         verbose = resolve_verbose(verbose)
         x, y = self.prepare(x, y)
         if len(x) == 0:
             raise ShapeError(f"evaluate expected at least one sample, got x of shape {x.shape}")
+        comm = active_communicator()
+        replicas.start(self, comm, "evaluate", _named_arrays(x, y),
+                       {"batch_size": batch_size, "loss": type(self.loss).__name__,
+                        "metrics": self.metrics}, training=False)
         batches = EpochIterator((x, y), batch_size)
-        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=self,
-                                     verbose=verbose, epochs=1, steps=batches.num_batches)
-        logs = loops.test_loop(self, batches, callback_list, self._inference_rows())
+        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, rank=comm.rank,
+                                     model=self, verbose=verbose, epochs=1,
+                                     steps=batches.num_batches)
+        logs = loops.test_loop(self, batches, callback_list, self._inference_rows(), comm)
         if return_dict:
             return dict(sorted(logs.items()))
         return [logs["loss"], *(logs[k] for k in self.metrics)] if self.metrics else logs["loss"]
@@ -366,15 +386,21 @@ class Sequential:
     def predict(self, x, batch_size: int | None = None, verbose="auto",
                 callbacks=None) -> np.ndarray:
         """Outputs for ``x`` in ceil(N / batch_size) steps, training off. Returns
-        (N, *output_shape) in floatx. ``callbacks`` get the ``on_predict_*`` hooks."""
+        (N, *output_shape) in floatx. ``callbacks`` get the ``on_predict_*`` hooks. Under a
+        ``DataParallel``, every rank predicts its shard of each batch with rank 0's weights and
+        gathers the others', so every rank returns all N outputs."""
         batch_size = check_batch_size(batch_size)
         verbose = resolve_verbose(verbose)
         x, _ = self.prepare(x)
+        comm = active_communicator()
+        replicas.start(self, comm, "predict", _named_arrays(x), {"batch_size": batch_size},
+                       training=False)
         out = np.empty((len(x), *self.output_shape), dtype=config.floatx())
         batches = EpochIterator((x, out), batch_size)
-        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=self,
-                                     verbose=verbose, epochs=1, steps=batches.num_batches)
-        filled = loops.predict_loop(self, batches, callback_list, self._inference_rows())
+        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, rank=comm.rank,
+                                     model=self, verbose=verbose, epochs=1,
+                                     steps=batches.num_batches)
+        filled = loops.predict_loop(self, batches, callback_list, self._inference_rows(), comm)
         return out if filled == len(out) else out[:filled]  # fewer if a callback stopped it
 
     def _inference_rows(self) -> int:
@@ -447,6 +473,19 @@ class Sequential:
         atomically."""
         saving.save_weights(self, filepath, overwrite=overwrite)
 
+    def export(self, filepath, format: str = "onnx", verbose: bool | None = None,
+               input_signature=None, **kwargs) -> None:
+        """Export the model for inference to an ONNX file, atomically (Keras 3's ``export``;
+        ``format="onnx"``, the only one tinynn writes, is the default). Needs the ``onnx``
+        extra. Input ``"input"``: float32 (batch, *input_shape), images NHWC; output
+        ``"output"``: float32 (batch, *output_shape). Dropout is left out, BatchNormalization
+        uses its moving statistics, a float64 model is written in float32. ``verbose`` (None:
+        True, as Keras) prints what was written; ``opset_version`` 13 to 21 (default 17); see
+        ``tinynn.saving.onnx.export``."""
+        from .saving.onnx import export
+        export(self, filepath, format=format, verbose=verbose, input_signature=input_signature,
+               **kwargs)
+
     def load_weights(self, filepath) -> None:
         """Load weights saved by ``save_weights`` or ``save``, or by Keras (``.keras``,
         ``.weights.h5``, legacy ``.h5``); all checked first, all or nothing."""
@@ -457,6 +496,13 @@ def load_model(filepath, compile: bool = True) -> Sequential:
     """Rebuild a model saved by ``model.save``, or by Keras in a ``.keras`` or legacy ``.h5``
     file (see ``tinynn.saving.load_model``)."""
     return saving.load_model(filepath, compile=compile)
+
+
+def _named_arrays(x, y=None, validation=None) -> dict:
+    """``{"x": x, "y": y, "x_val": ..., "y_val": ...}`` for the arrays given (the data every
+    data-parallel rank must pass alike)."""
+    arrays = {"x": x, "y": y, **dict(zip(("x_val", "y_val"), validation or ()))}
+    return {name: array for name, array in arrays.items() if array is not None}
 
 
 def _layout_hint(got: tuple, expected: tuple) -> str:

@@ -83,7 +83,9 @@ class ProgbarLogger(Callback):
     """Prints progress as Keras 3's ``ProgbarLogger``: one bar per training epoch (preceded by
     ``Epoch i/epochs`` when there are several), one per ``evaluate`` and per ``predict``; the
     validation inside ``fit`` is silent. The bar counts steps (``params["steps"]``) and, with
-    verbose 2, prints only its final line."""
+    verbose 2, prints only its final line. In data-parallel training, rank 0 alone prints."""
+
+    rank_zero_only = True
 
     def __init__(self):
         super().__init__()

@@ -82,6 +82,12 @@ class Layer:
     #: Layers that draw random numbers in training (Dropout) set this; the model then assigns its
     #: dropout Generator to ``layer.rng`` after ``build``.
     uses_training_rng = False
+    #: For layers with ``uses_training_rng``: set by data-parallel training around a training
+    #: forward that computes only some rows of a global batch, as ``(global_rows, rows)`` (a
+    #: slice; possibly empty, with an empty input). Such a layer draws its random numbers for
+    #: all ``global_rows`` and keeps ``rows``, so that every rank's Generator advances alike
+    #: and each sample gets the randomness one process would give it. None: the whole batch.
+    batch_shard: tuple[int, slice] | None = None
     #: The model sets this to False on its first layer with parameters: its ``backward`` then
     #: only fills ``grads`` and returns None instead of d(input), which nobody would use.
     compute_input_gradient = True

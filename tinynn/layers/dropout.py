@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ..errors import ShapeError
 from ..validation import non_negative_int, real_in_range
 from .base import Layer, register
 
@@ -15,6 +16,8 @@ class Dropout(Layer):
     otherwise (and always for ``rate=0``) the input itself is returned. Masks are drawn from
     ``self.rng``: inside a ``Sequential`` the model's dropout Generator (``seed`` is then
     unused: the model's seed decides), standalone a Generator seeded with ``seed`` at build.
+    With ``batch_shard = (global_rows, rows)`` (data-parallel training, see ``Layer``), the
+    mask is drawn for the whole global batch and its ``rows`` applied: x must have that many.
     """
 
     arguments = ("rate", "seed")
@@ -38,11 +41,22 @@ class Dropout(Layer):
             return x
         mask = None
         if self.rate > 0:
-            keep = self.rng.random(x.shape, dtype=x.dtype) >= self.rate  # P(keep) = 1 - rate
+            keep = self._uniform(x) >= self.rate  # P(keep) = 1 - rate
             mask = keep * x.dtype.type(1 / (1 - self.rate))  # 0 or 1 / (1 - rate), x's dtype
             x = x * mask
         self._cache["mask"] = mask
         return x
+
+    def _uniform(self, x):
+        """Uniform [0, 1) numbers shaped like ``x``: this shard's rows of the global batch's."""
+        if self.batch_shard is None:
+            return self.rng.random(x.shape, dtype=x.dtype)
+        global_rows, rows = self.batch_shard
+        if rows.stop - rows.start != len(x):
+            raise ShapeError(f"{self.describe()} expected {rows.stop - rows.start} rows (rows "
+                             f"{rows.start}:{rows.stop} of a global batch of {global_rows}), "
+                             f"got {len(x)}")
+        return self.rng.random((global_rows, *x.shape[1:]), dtype=x.dtype)[rows]
 
     def backward(self, dy):
         (mask,) = self.pop_cache("mask")

@@ -5,10 +5,15 @@
 
 import importlib
 import os
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+ROOT = Path(__file__).resolve().parent.parent
 
 settings.register_profile("ci", max_examples=20, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -124,3 +129,15 @@ def onnx():
 @pytest.fixture(scope="session")
 def onnxruntime():
     return require("onnxruntime", "onnx")
+
+
+@pytest.fixture(scope="session")
+def examples():
+    """The examples' model builders (examples/ is not a package)."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        yield SimpleNamespace(task1=importlib.import_module("task1_one_hidden"),
+                              task2=importlib.import_module("task2_mlp"),
+                              task3=importlib.import_module("task3_cnn"))
+    finally:
+        sys.path.remove(str(ROOT / "examples"))

@@ -18,10 +18,7 @@ by its statistics and by one training step with Keras's own mask injected into t
 """
 
 import contextlib
-import importlib
 import json
-import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -30,24 +27,10 @@ import tinynn as tn
 from tinynn.saving import keras_config
 from tinynn.testing import floatx
 
-from .test_examples import ROOT
-
 ARCHITECTURES = ["task1", "task2-3", "task2-6", "task2-12", "task3"]
 HIDDEN_LAYERS = {3: 1, 6: 4, 12: 10}  # the reports' depths -> Dense(128, relu) layers
 BETAS = {"beta_1": float(np.float32(0.9)), "beta_2": float(np.float32(0.999))}
 ATOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def examples():
-    """The examples' model builders (examples/ is not a package)."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        yield SimpleNamespace(task1=importlib.import_module("task1_one_hidden"),
-                              task2=importlib.import_module("task2_mlp"),
-                              task3=importlib.import_module("task3_cnn"))
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
 
 
 def tinynn_model(examples, arch: str, dropout: float = 0.0) -> tn.Sequential:

@@ -12,7 +12,6 @@ differs by far more.
 """
 
 import functools
-import importlib
 import sys
 from types import SimpleNamespace
 
@@ -35,8 +34,6 @@ from tinynn.layers import REGISTRY, Input
 from tinynn.saving.onnx import model_proto
 from tinynn.saving.onnx.layers import ACTIVATIONS, LAYERS
 from tinynn.testing import floatx
-
-from .test_examples import ROOT
 
 L = tn.layers
 RTOL = ATOL = 1e-5
@@ -136,18 +133,6 @@ def trained(model: tn.Sequential, seed: int = 0) -> tn.Sequential:
 def random_images(shape: tuple, n: int, rng) -> np.ndarray:
     """``n`` random 8-bit images scaled to [0, 1], float32."""
     return (rng.integers(0, 256, (n, *shape)) / 255).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def examples():
-    """The examples' model builders (examples/ is not a package)."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        yield SimpleNamespace(task1=importlib.import_module("task1_one_hidden"),
-                              task2=importlib.import_module("task2_mlp"),
-                              task3=importlib.import_module("task3_cnn"))
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
 
 
 def network(examples, name: str) -> tn.Sequential:

@@ -15,6 +15,11 @@ if "numpy" not in _sys.modules:  # OpenBLAS reads it once, when NumPy loads the 
     # BLAS threads sleep as soon as a product ends instead of spinning for ~0.1 s, so numba's
     # parallel kernels between two products get the cores (tinynn.ops: "Threads").
     _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+if "numba" not in _sys.modules:  # numba reads it once, when it starts its thread pool
+    # One numba thread: BLAS's threads have the cores for the products, and waking a second
+    # pool between them costs more than its kernels save (a CNN training step: 37-42 ms with
+    # one numba thread, 50-53 ms with one per core; README, "Performance").
+    _os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 from . import (  # noqa: E402
     activations,

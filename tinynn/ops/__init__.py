@@ -17,8 +17,11 @@ turns, but OpenBLAS's threads spin for about 0.1 s after each product and then f
 for the cores: measured here, a BLAS product followed by a parallel Adam step took 24 ms, the
 two alone 12 ms. ``OPENBLAS_THREAD_TIMEOUT=4`` makes them sleep at once (11.9 ms); ``import
 tinynn`` sets it when NumPy is not imported yet (OpenBLAS reads it only when it loads), the
-examples import tinynn first, and the benchmarks set it for their workers. Every parallel
-kernel writes disjoint elements per iteration, so results do not depend on the thread count.
+examples import tinynn first, and the benchmarks set it for their workers. Even so, a whole CNN
+training step was faster with one numba thread (37-42 ms) than with one per core (50-58 ms), so
+``import tinynn`` also sets ``NUMBA_NUM_THREADS=1`` unless it is set or numba is already loaded;
+setting it higher before the import turns the parallel kernels on. Every parallel kernel writes
+disjoint elements per iteration, so results do not depend on the thread count.
 """
 
 import os

@@ -67,9 +67,9 @@ def projection(step_ms: dict[int, float], params: int, train_images: int,
     (``step_ms``: batch -> ms of one training step in one process), and where scaling pays.
 
     Returns ``rows`` (B, N, ms of compute and of all-reduce per step, epoch seconds, speedup
-    over one machine at the same B), the linear fit ``step = overhead + per_sample * batch`` of
-    the measured steps, and ``break_even``: per N, the global batch above which N machines beat
-    one, B* = allreduce(N) / (per_sample * (1 - 1 / N)) (the fixed overhead cancels)."""
+    over one machine at the same B), ``step_ms`` and ``break_even``: per N, the smallest global batch of the
+    rows at which N machines beat one (None if none does). Measured steps are used as they are,
+    not a fit: per image, a step costs more at large batches than at small ones here."""
     size_bytes = 4 * params  # float32
     rows = []
     for batch in GLOBAL_BATCHES:
@@ -86,13 +86,11 @@ def projection(step_ms: dict[int, float], params: int, train_images: int,
             rows.append({"global_batch": batch, "machines": machines, "local_batch": local,
                          "compute_ms": step_ms[local], "allreduce_ms": allreduce * 1e3,
                          "epoch_s": epoch, "speedup": single / epoch})
-    batches = sorted(step_ms)
-    per_sample, overhead = np.polyfit(batches, [step_ms[b] for b in batches], 1)
-    break_even = {machines: ring_allreduce_seconds(size_bytes, machines, bandwidth_gbit,
-                                                   latency_us) * 1e3
-                  / (per_sample * (1 - 1 / machines)) for machines in MACHINES[1:]}
-    return {"rows": rows, "per_sample_ms": float(per_sample), "overhead_ms": float(overhead),
-            "break_even": {str(n): float(b) for n, b in break_even.items()}}
+    break_even = {str(machines): min((row["global_batch"] for row in rows
+                                      if row["machines"] == machines and row["speedup"] > 1),
+                                     default=None) for machines in MACHINES[1:]}
+    return {"rows": rows, "break_even": break_even,
+            "step_ms": {str(batch): ms for batch, ms in sorted(step_ms.items())}}
 
 
 # -- the worker (one MPI rank) ----------------------------------------------------------------
@@ -229,16 +227,19 @@ def markdown(run: dict) -> str:
     if projected:
         lines += ["", f"Projection to N machines like this one, {config['bandwidth_gbit']:g} "
                   f"Gbit/s and {config['latency_us']:g} us per message; one training step "
-                  f"measured here = {projected['overhead_ms']:.1f} ms + "
-                  f"{projected['per_sample_ms']:.2f} ms per image. Epoch seconds (speedup):", ""]
+                  "measured here (ms at batch size): " + ", ".join(
+                      f"{batch}: {ms:.1f}" for batch, ms in sorted(
+                          (int(b), ms) for b, ms in projected["step_ms"].items()))
+                  + ". Epoch seconds (speedup):", ""]
         cells = {(r["global_batch"], r["machines"]): f"{r['epoch_s']:.0f} ({r['speedup']:.2f}x)"
                  for r in projected["rows"]}
         lines += ["| global batch | " + " | ".join(f"N={n}" for n in MACHINES) + " |",
                   "|---|" + "---|" * len(MACHINES)]
         lines += [f"| {batch} | " + " | ".join(cells.get((batch, n), "-") for n in MACHINES)
                   + " |" for batch in GLOBAL_BATCHES]
-        lines += ["", "N machines beat one from a global batch of: " + ", ".join(
-            f"N={n}: {math.ceil(b)}" for n, b in projected["break_even"].items()) + "."]
+        lines += ["", "Smallest global batch of the table at which N machines beat one: "
+                  + ", ".join(f"N={n}: {b if b else 'none'}"
+                              for n, b in projected["break_even"].items()) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -438,8 +438,6 @@ def test_the_benchmark_projects_a_ring_all_reduce_against_the_compute_it_saves()
         14 * 50e-6 + 1.75 * gradient / 1.25e9)
     step_ms = {batch: 5.0 + batch for batch in (8, 16, 32, 64)}  # 5 ms + 1 ms per image
     found = projection(step_ms, 3_274_634, 54_000, 10, 50)
-    assert found["per_sample_ms"] == pytest.approx(1.0) and found["overhead_ms"] == \
-        pytest.approx(5.0)
     rows = {(row["global_batch"], row["machines"]): row for row in found["rows"]}
     assert set(rows) == {(32, 1), (32, 2), (32, 4), (64, 1), (64, 2), (64, 4), (64, 8)}
     two = rows[64, 2]  # t(32) + the all-reduce, against t(64), 844 steps an epoch
@@ -447,6 +445,7 @@ def test_the_benchmark_projects_a_ring_all_reduce_against_the_compute_it_saves()
     assert two["allreduce_ms"] == pytest.approx(allreduce_ms)
     assert two["epoch_s"] == pytest.approx(844 * (37 + allreduce_ms) / 1e3)
     assert two["speedup"] == pytest.approx(69 / (37 + allreduce_ms))
-    # N = 2 pays once the 0.5 ms per image it saves on B images exceeds the all-reduce
-    assert found["break_even"]["2"] == pytest.approx(allreduce_ms / 0.5)
+    # t(B) = 5 + B ms: N = 2 at B = 32 costs t(16) + 10.6 = 31.6 ms < t(32) = 37 ms; N = 8
+    # first fits at B = 64 (t(8) + 19.0 = 32 < 69); N = 16 needs t(4), not measured
+    assert found["break_even"] == {"2": 32, "4": 32, "8": 64, "16": None}
     assert rows[32, 1]["speedup"] == pytest.approx(1.0)

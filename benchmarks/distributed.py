@@ -67,9 +67,10 @@ def projection(step_ms: dict[int, float], params: int, train_images: int,
     (``step_ms``: batch -> ms of one training step in one process), and where scaling pays.
 
     Returns ``rows`` (B, N, ms of compute and of all-reduce per step, epoch seconds, speedup
-    over one machine at the same B), ``step_ms`` and ``break_even``: per N, the smallest global batch of the
-    rows at which N machines beat one (None if none does). Measured steps are used as they are,
-    not a fit: per image, a step costs more at large batches than at small ones here."""
+    over one machine at the same B), ``step_ms`` and ``break_even``: per N, the smallest
+    global batch of the rows at which N machines beat one (None if none does). Measured steps
+    are used as they are, not a fit: per image, a step costs more at large batches than at
+    small ones here."""
     size_bytes = 4 * params  # float32
     rows = []
     for batch in GLOBAL_BATCHES:

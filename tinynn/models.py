@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from . import config, loops, losses, optimizers, saving
+from . import config, denormals, loops, losses, optimizers, saving
 from .activations import Softmax
 from .batching import EpochIterator
 from .callbacks import CallbackList, History
@@ -315,7 +315,7 @@ class Sequential:
         self.stop_training = False
         callback_list.on_train_begin()
         epoch_logs = None
-        with InterruptGuard() as guard:
+        with InterruptGuard() as guard, denormals.flush_to_zero():
             for epoch in range(initial_epoch, epochs):
                 callback_list.on_epoch_begin(epoch)
                 try:
@@ -378,7 +378,8 @@ class Sequential:
         callback_list = CallbackList(callbacks, add_progbar=verbose != 0, rank=comm.rank,
                                      model=self, verbose=verbose, epochs=1,
                                      steps=batches.num_batches)
-        logs = loops.test_loop(self, batches, callback_list, self._inference_rows(), comm)
+        with denormals.flush_to_zero():
+            logs = loops.test_loop(self, batches, callback_list, self._inference_rows(), comm)
         if return_dict:
             return dict(sorted(logs.items()))
         return [logs["loss"], *(logs[k] for k in self.metrics)] if self.metrics else logs["loss"]
@@ -400,7 +401,9 @@ class Sequential:
         callback_list = CallbackList(callbacks, add_progbar=verbose != 0, rank=comm.rank,
                                      model=self, verbose=verbose, epochs=1,
                                      steps=batches.num_batches)
-        filled = loops.predict_loop(self, batches, callback_list, self._inference_rows(), comm)
+        with denormals.flush_to_zero():
+            filled = loops.predict_loop(self, batches, callback_list, self._inference_rows(),
+                                        comm)
         return out if filled == len(out) else out[:filled]  # fewer if a callback stopped it
 
     def _inference_rows(self) -> int:

@@ -85,21 +85,25 @@ def joined_communicator() -> Communicator:
 def world_size() -> int:
     """Number of processes training together: MPI's when initialized, else the launcher's
     (``mpiexec``/``srun`` environment), else 1. Works before ``initialize``."""
-    if _joined["communicator"] is not None:
-        return _joined["communicator"].size
-    if mpi_running():
-        return sys.modules["mpi4py.MPI"].COMM_WORLD.Get_size()
-    return launched_world()[0]
+    return _world()[0]
 
 
 def rank() -> int:
     """This process's rank, 0 .. world_size() - 1 (0 for a lone process). Works before
     ``initialize``."""
-    if _joined["communicator"] is not None:
-        return _joined["communicator"].rank
+    return _world()[1]
+
+
+def _world() -> tuple[int, int]:
+    """``(world size, rank)``: the joined communicator's, else MPI's if it runs, else the
+    launcher's environment's."""
+    communicator = _joined["communicator"]
+    if communicator is not None:
+        return communicator.size, communicator.rank
     if mpi_running():
-        return sys.modules["mpi4py.MPI"].COMM_WORLD.Get_rank()
-    return launched_world()[1]
+        world = sys.modules["mpi4py.MPI"].COMM_WORLD
+        return world.Get_size(), world.Get_rank()
+    return launched_world()
 
 
 def thread_counts() -> dict | None:

@@ -148,3 +148,46 @@ def check_model_gradients(model, x: np.ndarray, y, *, rng: np.random.Generator |
         check_gradient(objective, layer.params[key], grad, f"{layer.name}/{key}", rng,
                        **tolerances)
 
+
+
+def rounding_bound(desired, dtype, depth: float, scale: float | None = None) -> float:
+    """The absolute error allowed after ``depth`` roundings in ``dtype``: ``depth * eps * scale``.
+
+    ``scale`` defaults to ``max(|desired|)``, the size of the compared values, so an element near
+    zero is judged by the rounding of its neighbours, not by a relative error it cannot have.
+    ``depth`` counts the roundings behind one compared element: Higham's bound for a sum or dot
+    product of ``n`` terms is ``n * eps`` (relative to the sum of the terms' magnitudes), and
+    stages in a row add up. Two independent computations of one value (tinynn against Keras)
+    each contribute theirs.
+    """
+    eps = float(np.finfo(dtype).eps)
+    if scale is None:
+        scale = float(np.max(np.abs(desired), initial=0.0))
+    return depth * eps * max(scale, float(np.finfo(dtype).tiny))
+
+
+def _working_dtype(actual, desired):
+    """The coarser floating dtype of the two (float32 if either is float32)."""
+    dtypes = [np.asarray(a).dtype for a in (actual, desired)]
+    floats = [d for d in dtypes if np.issubdtype(d, np.floating)]
+    return max(floats, key=lambda d: np.finfo(d).eps) if floats else np.dtype(np.float64)
+
+
+def assert_close(actual, desired, *, depth: float, dtype=None, scale: float | None = None,
+                 err_msg: str = "") -> None:
+    """Assert ``|actual - desired| <= depth * eps(dtype) * scale`` element-wise, shapes equal.
+
+    The bound is :func:`rounding_bound`: scaled by the compared values' magnitude (``scale``,
+    default ``max(|desired|)``) and by ``depth``, the roundings one element goes through.
+    ``dtype`` is the precision the values were computed in; by default the coarser of the two
+    arrays' (a float32 result against a float64 hand computation is judged in float32).
+    NaN must match NaN, as in ``np.testing.assert_allclose``.
+    """
+    shapes = np.shape(actual), np.shape(desired)
+    assert shapes[0] == shapes[1], f"shapes differ: {shapes[0]} (actual), {shapes[1]} (desired)"
+    dtype = np.dtype(dtype) if dtype is not None else _working_dtype(actual, desired)
+    bound = rounding_bound(desired, dtype, depth, scale)
+    note = f"bound {bound:.3g} = {depth} roundings of {dtype} at scale " \
+           f"{bound / depth / float(np.finfo(dtype).eps):.3g}"
+    np.testing.assert_allclose(actual, desired, rtol=0, atol=bound,
+                               err_msg=f"{err_msg} ({note})" if err_msg else note)

@@ -2,19 +2,13 @@
 
 import numpy as np
 
-from tinynn.testing import check_layer_gradients, floatx
+from tinynn.testing import assert_close, check_layer_gradients, floatx
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
     a = np.array(a)
     a.setflags(write=False)
     return a
-
-
-def _close(actual, expected, err_msg: str = "") -> None:
-    """float32 ``actual`` against float64 ``expected``."""
-    np.testing.assert_allclose(actual, expected, rtol=1e-4,
-                               atol=1e-5 * max(1.0, np.abs(expected).max()), err_msg=err_msg)
 
 
 def check_layer(layer, input_shape: tuple, rng: np.random.Generator, x=None,
@@ -86,10 +80,14 @@ def check_layer(layer, input_shape: tuple, rng: np.random.Generator, x=None,
         twin.state[key][...] = value
     y32 = twin.forward(_read_only(x.astype(np.float32)), training=True)
     assert y32.dtype == np.float32
-    _close(y32, y)
+    # Every output (or state) element is a sum over at most all of x's elements (a batch
+    # statistic) of products with as many weights, each rounded to float32 once and summed
+    # once; 4 roundings per term bound the float32 twin against the float64 layer.
+    depth = 4 * x.size
+    assert_close(y32, y, depth=depth, err_msg="float32 twin")
     for key, value in twin.state.items():
         assert value.dtype == np.float32
-        _close(value, layer.state[key], err_msg=f"state {key}")
+        assert_close(value, layer.state[key], depth=depth, err_msg=f"state {key}")
     dx32 = twin.backward(_read_only(dy.astype(np.float32)))
     assert dx32.dtype == np.float32
     assert all(g.dtype == np.float32 for g in twin.grads.values())
@@ -105,3 +103,28 @@ def _assert_state(layer, arrays: dict, values: dict | None = None) -> None:
         assert array is arrays[key], f"state[{key!r}] was rebound"
         if values is not None:
             np.testing.assert_array_equal(array, values[key], err_msg=f"state {key} changed")
+
+
+def rounding_depth(model, batch: int = 1, steps: int = 0, implementations: int = 2) -> float:
+    """Roundings behind one prediction (``steps=0``), or one loss or weight after ``steps``
+    training steps, of ``model`` (built), for ``assert_close(depth=...)`` against another
+    implementation computing in the same dtype.
+
+    Each kernel's sums are counted: its fan-in (forward) and, per training step, its fan-out
+    (input gradient) and the batch times output positions (kernel gradient). A sum of ``n`` terms rounded in any order
+    errs by at most ``lambda * sqrt(n) * u`` with probability ``1 - 2 exp(-lambda^2 / 2)``
+    (Higham and Mary, SIAM J. Sci. Comput. 41(5), 2019); with lambda = 6 and ``u = eps / 2``
+    that is ``3 sqrt(n)`` epsilons. Each implementation contributes its own.
+    """
+    forward = backward = 0.0
+    for layer in model.layers:
+        kernel = layer.params.get("kernel")
+        if kernel is None:
+            continue
+        *window, fan_in_channels, units = kernel.shape
+        taps = int(np.prod(window, dtype=np.int64))
+        positions = int(np.prod(layer.compute_output_shape(layer.input_shape)[:-1],
+                                dtype=np.int64))
+        forward += 3 * np.sqrt(taps * fan_in_channels)
+        backward += 3 * (np.sqrt(taps * units) + np.sqrt(batch * positions))
+    return implementations * (forward + steps * (forward + backward))

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import tinynn as tn
+from tests.helpers import rounding_depth
 from tinynn.errors import (
     CheckpointCorruptError,
     CheckpointError,
@@ -22,6 +23,7 @@ from tinynn.errors import (
     MissingDependencyError,
     UnsupportedKerasFeatureError,
 )
+from tinynn.testing import assert_close
 
 L = tn.layers
 INPUT = (12, 12, 2)
@@ -476,16 +478,17 @@ def test_keras_loads_tinynn_files_with_the_same_weights_optimizer_and_prediction
     served = keras.saving.load_model(tmp_path / "m.keras")
     assert same(served.get_weights(), model.get_weights())
     assert same_state(keras_adam_state(served.optimizer), adam_state(model))
-    np.testing.assert_allclose(served.predict(X, verbose=0), model.predict(X, verbose=0),
-                               rtol=1e-5, atol=1e-6)
+    assert_close(served.predict(X, verbose=0), model.predict(X, verbose=0),
+                 depth=rounding_depth(model))
     twin = keras_model(keras, trained=False, rate=0.0)
     twin.load_weights(tmp_path / "w.weights.h5")
     assert same(twin.get_weights(), model.get_weights())
     # Training goes on in Keras as it would have in tinynn.
     served.fit(X, Y, batch_size=16, epochs=1, shuffle=False, verbose=0)
     model.fit(X, Y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    depth = rounding_depth(model, batch=16, steps=1)
     for a, b in zip(served.get_weights(), model.get_weights()):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+        assert_close(b, a, depth=depth)
 
 
 def test_keras_resumes_sgd_with_momentum_from_tinynn_state(tmp_path, keras):
@@ -500,8 +503,9 @@ def test_keras_resumes_sgd_with_momentum_from_tinynn_state(tmp_path, keras):
                              for name in model.layout])
     served.fit(X, targets, batch_size=16, epochs=1, shuffle=False, verbose=0)
     model.fit(X, targets, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    depth = rounding_depth(model, batch=16, steps=1)
     for a, b in zip(served.get_weights(), model.get_weights()):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+        assert_close(b, a, depth=depth)
     loaded = tn.models.load_model(tmp_path / "m.keras")
     assert loaded.optimizer.get_config() == {"name": "sgd", "learning_rate": 0.05,
                                              "momentum": 0.9, "nesterov": True}
@@ -558,12 +562,13 @@ def check_loads(folder, predictions, weights, state, name) -> None:
     model = tinynn_model(seed=9, trained=False)
     model.load_weights(folder / name)
     assert same(model.get_weights(), weights)
-    np.testing.assert_allclose(model.predict(X, verbose=0), predictions, rtol=1e-5, atol=1e-6)
+    depth = rounding_depth(model)
+    assert_close(model.predict(X, verbose=0), predictions, depth=depth)
     if "weights" in name or name == "w.h5":
         return
     loaded = tn.models.load_model(folder / name)
     assert same(loaded.get_weights(), weights)
-    np.testing.assert_allclose(loaded.predict(X, verbose=0), predictions, rtol=1e-5, atol=1e-6)
+    assert_close(loaded.predict(X, verbose=0), predictions, depth=depth)
     assert type(loaded.optimizer) is tn.optimizers.Adam and loaded.metrics == ["accuracy"]
     assert same_state(adam_state(loaded), state)
 

@@ -3,12 +3,22 @@ passes (float64 gradient checks and hand derivatives at any magnitude), stabilit
 kernels' twins, Keras parity of models using them (predictions, an Adam step, .keras files
 both ways), tinynn's own files, and identifier matching as Keras's ``get`` functions do it.
 
-Tolerances against Keras: float32 within 1e-6 relative plus 2 float32 epsilons absolute.
-TensorFlow computes elu and selu as exp(z) - 1 (not expm1), losing up to one epsilon near 0,
-and flushes subnormal results to 0 (sigmoid(-90)); tinynn keeps both. float64 within 1e-12
-relative, except where TensorFlow rounds a constant to float32: leaky_relu's slope (an op
-attribute, 0.2f: 1.5e-8 relative) and gelu's 1/sqrt(2) (``math_ops.cast`` of a Python float
-goes through float32 in ``tf.nn.gelu``: up to 5e-9 absolute).
+Tolerances: ``tinynn.testing.assert_close``, ``depth`` roundings of the working dtype at the
+compared values' scale, ``depth`` derived from the computation (commented at each comparison).
+An element-wise function sums nothing, so each value is judged at its own scale,
+max(|value|, floor) (``assert_each_close``). The hand formulas' floor is |z| tiny / eps, |z| the
+largest input whose exp is not 0: below the smallest normal number ``tiny`` results are
+subnormal (steps of eps * tiny) or flushed to zero by vectorized math (an error up to tiny), and
+silu and gelu multiply such an intermediate by |z|. Against Keras the floor is 1: TensorFlow
+computes elu and selu as exp(z) - 1 (not expm1), losing up to one epsilon of the 1 near 0, and
+flushes subnormal results to 0 (sigmoid(-90)); tinynn keeps both. In float64, TensorFlow rounds
+two constants to float32: leaky_relu's slope (an op attribute, 0.2f: 1.5e-8 relative) and
+gelu's 1/sqrt(2) (``math_ops.cast`` of a Python float goes through float32 in ``tf.nn.gelu``:
+up to 5e-9 absolute); those two are judged as one float32 rounding. Derivatives are
+output-based for elu, selu and sigmoid (a + 1, a (1 - a)), as TensorFlow's: exact to an epsilon
+of the largest derivative, so they are judged at selu's SCALE * ALPHA times the largest upstream
+gradient (``derivative_depth``). Whole models against Keras allow both implementations'
+roundings through the network (``helpers.rounding_depth``).
 """
 
 import math
@@ -24,9 +34,9 @@ import tinynn as tn
 from tinynn import activations, ops
 from tinynn.errors import ArgumentError
 from tinynn.ops import reference
-from tinynn.testing import floatx
+from tinynn.testing import assert_close, floatx, rounding_bound
 
-from .helpers import check_layer
+from .helpers import check_layer, rounding_depth
 
 L = tn.layers
 NEW = ["elu", "selu", "gelu", "silu", "softplus", "leaky_relu"]
@@ -34,7 +44,30 @@ ELEMENTWISE = ["linear", "relu", "sigmoid", "tanh", *NEW]
 ALL = [*ELEMENTWISE, "softmax"]
 KINKED = ("relu", "leaky_relu", "elu", "selu")  # not differentiable (or C1 only) at 0
 SCALE, ALPHA = 1.0507009873554804934193349852946, 1.6732632423543772848170429916717
-EPS32, EPS64 = float(np.finfo(np.float32).eps), float(np.finfo(np.float64).eps)
+#: The hand formulas' smallest scale, |z| tiny / eps (module docstring), |z| = -log(eps tiny) the
+#: largest input whose exp is not 0 (104 in float32, 745 in float64).
+SUBNORMAL = {np.dtype(t): float(-np.log(np.finfo(t).smallest_subnormal) * np.finfo(t).tiny
+                                / np.finfo(t).eps) for t in (np.float32, np.float64)}
+#: A value from a hand formula: tinynn's at most four operations (an exp or erfc, a log1p, a
+#: division, a multiply), each within two epsilons on any of NumPy's SIMD paths.
+VALUE_DEPTH = 8
+
+
+def derivative_depth(dtype) -> float:
+    """A derivative times da: four roundings (two epsilons each), and silu's: s (1 + z (1 - s))
+    (TensorFlow's form) where 1 - s inherits the rounding of s, eps / 2, which z multiplies until
+    s rounds to 1 at z = -log(eps / 2) (17 in float32, 37 in float64)."""
+    return 8 - math.log(np.finfo(dtype).eps / 2)
+
+
+def assert_each_close(actual, desired, *, depth: float, dtype, floor: float) -> None:
+    """``assert_close`` with each element at its own scale, max(|desired|, floor): an
+    element-wise function rounds relative to each value, not to its neighbours' largest. The
+    quotients are formed in float64, one more rounding in a float64 comparison."""
+    desired = np.asarray(desired, np.float64)
+    scale = np.maximum(np.abs(desired), floor)
+    assert_close(np.asarray(actual, np.float64) / scale, desired / scale, depth=depth,
+                 dtype=dtype, scale=1.0, err_msg="each value divided by max(|desired|, floor)")
 
 
 # -- hand formulas (Python floats, the math module) ---------------------------------------------
@@ -107,8 +140,10 @@ def grid(dtype) -> np.ndarray:
     ("sigmoid", [-20.0], [2.0611536181902037e-09]),  # not rounded to 0 by 1 - tanh
 ])
 def test_values_by_hand(name, x, expected):
-    np.testing.assert_allclose(getattr(activations, name)(np.array(x)), expected, rtol=1e-14,
-                               atol=1e-300)
+    # Four operations (two epsilons each), and in gelu the argument's rounding (x / sqrt(2): an
+    # epsilon) times erfc's condition number |x| phi(x) / Phi(x) < 1 + x^2 (101 at x = -10).
+    depth = 8 + (1 + max(v * v for v in x) if name == "gelu" else 0)
+    assert_close(getattr(activations, name)(np.array(x)), np.array(expected), depth=depth)
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE)
@@ -118,27 +153,31 @@ def test_values_and_derivatives_match_hand_formulas_on_a_grid(name, dtype):
     da = np.random.default_rng(0).standard_normal(z.shape).astype(dtype)
     a, dz = forward_backward(name, z, da)
     assert a.dtype == dz.dtype == dtype
-    rtol, eps = (1e-6, EPS32) if dtype == np.float32 else (1e-13, EPS64)
-    tiny = 1e3 * np.finfo(dtype).tiny  # rounding in the subnormal range
-    np.testing.assert_allclose(a, hand(VALUES, name, z), rtol=rtol, atol=tiny)
+    assert_hand_values_and_derivatives(name, z, da, a, dz)
+
+
+def assert_hand_values_and_derivatives(name, z, da, a, dz) -> None:
+    dtype = z.dtype
+    assert_each_close(a, hand(VALUES, name, z), depth=VALUE_DEPTH, dtype=dtype,
+                      floor=SUBNORMAL[dtype])
     # Output-based derivatives (elu, selu, sigmoid: a + 1, a (1 - a)) are exact to one
     # epsilon of the largest derivative, as TensorFlow's (EluGrad, SeluGrad, SigmoidGrad).
-    np.testing.assert_allclose(dz, hand(DERIVATIVES, name, z) * da.astype(np.float64),
-                               rtol=rtol, atol=2 * SCALE * ALPHA * eps * np.abs(da).max())
+    assert_close(dz, hand(DERIVATIVES, name, z) * da.astype(np.float64),
+                 depth=derivative_depth(dtype), dtype=dtype,
+                 scale=SCALE * ALPHA * float(np.abs(da).max()))
 
 
 def test_gelu_is_kerass_exact_erf_form():
     x = np.linspace(-5, 5, 1001)
     erf = np.vectorize(math.erf)
-    # atol: 1 + erf cancels for x < 0, an error of an epsilon of 1 (times |x| / 2)
-    np.testing.assert_allclose(activations.gelu(x), 0.5 * x * (1 + erf(x / math.sqrt(2))),
-                               rtol=1e-12, atol=5 * EPS64)
+    # 1 + erf cancels for x < 0: an epsilon of 1 (times |x| / 2), at the scale of gelu(5) = 5
+    assert_close(activations.gelu(x), 0.5 * x * (1 + erf(x / math.sqrt(2))), depth=4)
 
 
 def test_softmax_function_rows_sum_to_one():
     x = np.array([[0.0, math.log(2), math.log(3)], [1e4, 0.0, -1e4]])
-    np.testing.assert_allclose(activations.softmax(x), [[1 / 6, 2 / 6, 3 / 6], [1, 0, 0]],
-                               rtol=1e-15)
+    # log 2, log 3 rounded, exp of the shifted inputs, a sum of 3, a division
+    assert_close(activations.softmax(x), np.array([[1 / 6, 2 / 6, 3 / 6], [1, 0, 0]]), depth=8)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -149,11 +188,12 @@ def test_functions_compute_kerass_values(keras, name, dtype):
     ours = getattr(activations, name)(x)
     theirs = np.asarray(getattr(keras.activations, name)(x))
     assert ours.dtype == theirs.dtype == dtype
-    if dtype == "float32":
-        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=2 * EPS32)
-    else:
-        rtol, atol = {"gelu": (1e-8, 1e-8), "leaky_relu": (2e-8, 0)}.get(name, (1e-12, 0))
-        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=max(atol, 2 * EPS64))
+    if name == "softmax":  # an exp, a sum of 8 and a division on each side
+        assert_close(ours, theirs, depth=2 * 10)
+    elif dtype == "float64" and name in ("gelu", "leaky_relu"):  # a constant in float32 in TF
+        assert_each_close(ours, theirs, depth=1, dtype=np.float32, floor=1.0)
+    else:  # up to four operations on each side (Eigen's exp, tanh, log1p), two epsilons each
+        assert_each_close(ours, theirs, depth=2 * 8, dtype=dtype, floor=1.0)
 
 
 def test_functions_keep_their_input_and_its_dtype():
@@ -192,8 +232,9 @@ def test_large_magnitudes_give_finite_limits_without_warnings(name, dtype, big):
     high, low, d_high, d_low = LIMITS[name]
     expected = [z[0] * SCALE if name == "selu" else z[0] if high is None else high,
                 z[1] * (0.2 if name == "leaky_relu" else 1) if low is None else low]
-    np.testing.assert_allclose(a, expected, rtol=1e-6)
-    np.testing.assert_allclose(dz, [d_high, d_low], rtol=1e-6, atol=0)
+    floor = SUBNORMAL[np.dtype(dtype)]  # the limits within a rounding of each side
+    assert_each_close(a, expected, depth=2, dtype=dtype, floor=floor)
+    assert_each_close(dz, [d_high, d_low], depth=2, dtype=dtype, floor=floor)
 
 
 element_sets = {
@@ -211,11 +252,7 @@ def test_any_shape_and_magnitude_matches_hand_formulas(name, dtype, data):
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         a, dz = forward_backward(name, z, da)
     assert a.shape == dz.shape == shape and a.dtype == dz.dtype == dtype
-    rtol, eps = (1e-6, EPS32) if dtype == np.float32 else (1e-13, EPS64)
-    tiny = 1e3 * np.finfo(dtype).tiny
-    np.testing.assert_allclose(a, hand(VALUES, name, z), rtol=rtol, atol=tiny)
-    np.testing.assert_allclose(dz, hand(DERIVATIVES, name, z) * da, rtol=rtol,
-                               atol=2 * SCALE * ALPHA * eps * 3 + tiny)
+    assert_hand_values_and_derivatives(name, z, da, a, dz)
 
 
 # -- gelu kernels: numba and NumPy twins --------------------------------------------------------
@@ -226,10 +263,15 @@ def test_gelu_kernels_twins_agree(dtype, shape):
     rng = np.random.default_rng(1)
     z = np.asarray(rng.standard_normal(shape) * 10, dtype)
     da = np.asarray(rng.standard_normal(shape), dtype)
-    for kernel, args in (("gelu", (z,)), ("gelu_backward", (z, da))):
-        ours, twin = getattr(numba_kernels, kernel)(*args), getattr(reference, kernel)(*args)
+    pairs = [(numba_kernels.gelu(z), reference.gelu(z)),
+             (numba_kernels.gelu_backward(z, da), reference.gelu_backward(z, da))]
+    for ours, twin in pairs:
         assert ours.dtype == twin.dtype == dtype and ours.shape == twin.shape == shape
-        np.testing.assert_allclose(ours, twin, rtol=4 * EPS64, atol=4 * EPS64)
+    # Both compute in float64 and round once to dtype: z Phi(z) with the same erfc (three
+    # roundings a side); da (Phi(z) + z phi(z)) with erfc and exp from two libraries (eight a
+    # side), judged at its terms' scale (Phi <= 1, |z phi| <= 1/4: they cancel at z = -0.75).
+    assert_each_close(*pairs[0], depth=6, dtype=dtype, floor=SUBNORMAL[np.dtype(dtype)])
+    assert_close(*pairs[1], depth=16, scale=1.25 * float(np.abs(da).max(initial=0.0)))
     assert "gelu" in ops.KERNELS and "gelu_backward" in ops.KERNELS
 
 
@@ -391,18 +433,21 @@ def parity_pair(keras, stack, input_shape: tuple, seed: int = 0) -> tuple:
 
 
 def check_prediction_and_adam_step(keras, theirs, ours, x, y) -> None:
-    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0),
-                               rtol=1e-5, atol=1e-5)
+    assert_close(ours.predict(x, verbose=0), theirs.predict(x, verbose=0),
+                 depth=rounding_depth(ours))
     theirs.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
     ours.compile(tn.optimizers.Adam(), "sparse_categorical_crossentropy")
     before = ours.get_weights()
     keras_loss = theirs.train_on_batch(x, y)
     loss = ours.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
-    assert loss.history["loss"][0] == pytest.approx(float(np.ravel(keras_loss)[0]), abs=1e-5)
+    depth = rounding_depth(ours, batch=len(x), steps=1)
+    assert_close(loss.history["loss"][0], float(np.ravel(keras_loss)[0]), depth=depth + len(x),
+                 dtype=np.float32)  # + the mean's sum
     for weight, keras_weight, start in zip(ours.get_weights(), theirs.get_weights(), before,
                                            strict=True):
-        np.testing.assert_allclose(weight, keras_weight, rtol=0, atol=1e-4)
-        assert np.abs(weight - start).max() > 5e-4  # the step was taken
+        assert_close(weight, keras_weight, depth=depth)
+        # the step was taken (Adam: about the learning rate, 1e-3), by far more than the bound
+        assert np.abs(weight - start).max() > 5 * rounding_bound(start, np.float32, depth)
 
 
 @pytest.mark.parametrize("name", [*NEW, "swish"])
@@ -454,8 +499,8 @@ def test_keras_file_with_these_activations_loads_in_tinynn(keras, tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = tn.models.load_model(tmp_path / "m.keras")
     assert activation_names(loaded) == WRITTEN
-    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0),
-                               rtol=1e-5, atol=1e-6)
+    assert_close(loaded.predict(X, verbose=0), model.predict(X, verbose=0),
+                 depth=rounding_depth(loaded))
 
 
 def test_keras2_file_naming_swish_loads_in_tinynn(tf_keras, tmp_path):
@@ -467,8 +512,8 @@ def test_keras2_file_naming_swish_loads_in_tinynn(tf_keras, tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = tn.models.load_model(tmp_path / "m.keras")
     assert activation_names(loaded) == [*WRITTEN[:3], "silu", "softplus", "leaky_relu", "softmax"]
-    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0),
-                               rtol=1e-5, atol=1e-6)
+    assert_close(loaded.predict(X, verbose=0), model.predict(X, verbose=0),
+                 depth=rounding_depth(loaded))
 
 
 def test_tinynn_file_with_these_activations_loads_in_keras(keras, tmp_path):
@@ -478,8 +523,8 @@ def test_tinynn_file_with_these_activations_loads_in_keras(keras, tmp_path):
     model.save(tmp_path / "m.keras")
     served = keras.saving.load_model(tmp_path / "m.keras")
     assert [layer.get_config()["activation"] for layer in served.layers] == WRITTEN
-    np.testing.assert_allclose(served.predict(X, verbose=0), model.predict(X, verbose=0),
-                               rtol=1e-5, atol=1e-6)
+    assert_close(served.predict(X, verbose=0), model.predict(X, verbose=0),
+                 depth=rounding_depth(model))
     twin = keras.Sequential([keras.Input((6,)), *mixed_stack(keras.layers, keras.activations)])
     assert [layer.get_config()["activation"] for layer in twin.layers] == WRITTEN
 

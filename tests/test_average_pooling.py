@@ -4,6 +4,14 @@ their NumPy twins and the window definition, the Layer contract, errors, and Ker
 
 'same' average pooling divides each window's sum by its in-image elements only (TensorFlow's
 avg_pool): a window overlapping the padding is not diluted by zeros.
+
+Tolerances: ``tinynn.testing.assert_close``, ``depth`` roundings of the working dtype at the
+scale of the summed terms (a window mean's error is relative to its inputs, not to the mean,
+which may cancel to near zero): a window of PH * PW elements is a sum of as many terms and a
+division. Against Keras, both implementations' roundings count; whole models allow them
+through the network (``network_depth``: ``helpers.rounding_depth`` and the pooling sums). Hand
+numbers that are exact in binary are compared exactly, as are the numba kernels with their twins
+(bitwise, as documented).
 """
 
 import importlib
@@ -20,9 +28,9 @@ from tinynn.errors import ArgumentError, ShapeError, UnsupportedKerasFeatureErro
 from tinynn.layers import AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, GlobalAvgPool2D
 from tinynn.ops import reference, shapes
 from tinynn.saving import keras_config
-from tinynn.testing import floatx
+from tinynn.testing import assert_close, floatx, rounding_bound
 
-from .helpers import check_layer
+from .helpers import check_layer, rounding_depth
 
 try:
     numba_kernels = importlib.import_module("tinynn.ops.numba_kernels")
@@ -30,7 +38,6 @@ except ImportError:  # the package falls back to the reference; parity tests are
     numba_kernels = None
 
 L = tn.layers
-ATOL = 1e-5
 IMPLEMENTATIONS = [reference] + ([numba_kernels] if numba_kernels is not None else [])
 needs_numba = pytest.mark.skipif(numba_kernels is None, reason="numba is not importable")
 by_implementation = pytest.mark.parametrize(
@@ -122,7 +129,8 @@ def test_average_pooling_backward_by_hand_with_odd_sizes(impl):
     dx = impl.avgpool2d_backward(dy, (1, 5, 5, 1), 3, 3, 2, 2, 0, 0, 0, 0)
     ninth = np.array([[1, 1, 3, 2, 2], [1, 1, 3, 2, 2], [4, 4, 10, 6, 6], [3, 3, 7, 4, 4],
                       [3, 3, 7, 4, 4]]) / 9  # the centre row/column is in two windows
-    np.testing.assert_allclose(dx[0, :, :, 0], ninth, rtol=1e-15)
+    # up to four windows' dy / 9 summed (a division, three additions), against k / 9 (a division)
+    assert_close(dx[0, :, :, 0], ninth, depth=5)
 
 
 def test_global_average_pooling_by_hand():
@@ -156,9 +164,9 @@ def test_avgpool2d_matches_window_definition(impl, case):
     x, win = case
     y = impl.avgpool2d_forward(x, *win)
     assert y.dtype == x.dtype
-    tolerance = 1e-6 if x.dtype == np.float32 else 1e-14
-    np.testing.assert_allclose(y, avgpool_by_definition(x, win), rtol=tolerance,
-                               atol=tolerance)
+    # two computations (tinynn's, the definition's) of a sum of PH * PW terms and a division
+    assert_close(y, avgpool_by_definition(x, win), depth=2 * (win[0] * win[1] + 1),
+                 dtype=x.dtype, scale=float(np.abs(x).max()))
 
 
 @by_implementation
@@ -170,7 +178,11 @@ def test_avgpool2d_backward_is_adjoint_of_forward(impl, case):
     dy = np.random.default_rng(1).standard_normal(y.shape)
     dx = impl.avgpool2d_backward(dy, x.shape, *win)
     assert dx.shape == x.shape and dx.dtype == np.float64
-    np.testing.assert_allclose(np.sum(y * dy), np.sum(x * dx), rtol=1e-12, atol=1e-12)
+    # y and dx: window sums of PH * PW terms and a division; the products; the totals, sums of
+    # n terms (Higham: n roundings at the scale of the terms' magnitudes)
+    n = max(y.size, x.size)
+    scale = max(np.sum(np.abs(y * dy)), np.sum(np.abs(x * dx)))
+    assert_close(np.sum(y * dy), np.sum(x * dx), depth=win[0] * win[1] + 2 + n, scale=scale)
 
 
 @by_implementation
@@ -178,8 +190,9 @@ def test_avgpool2d_backward_is_adjoint_of_forward(impl, case):
 def test_avgpool2d_of_a_constant_image_is_that_constant(impl, case, value):
     x, win = case
     x = np.full_like(x, value)
-    np.testing.assert_allclose(impl.avgpool2d_forward(x, *win), value, atol=1e-30,
-                               rtol=1e-6 if x.dtype == np.float32 else 1e-14)
+    y = impl.avgpool2d_forward(x, *win)
+    # a sum of PH * PW copies of value and a division
+    assert_close(y, np.full(y.shape, value), depth=win[0] * win[1] + 1, dtype=x.dtype)
 
 
 def test_avgpool2d_kernels_dispatch_through_ops():
@@ -328,6 +341,22 @@ def tinynn_model(kind, padding, seed=0):
     return model
 
 
+def network_depth(model, batch: int = 1, steps: int = 0) -> float:
+    """``helpers.rounding_depth``, plus the pooling layers' sums it does not count (they have no
+    kernel): a window of n elements, 3 sqrt(n) epsilons and a division, forward and per step
+    twice more (the forward again, and the backward's overlapping windows), per implementation."""
+    depth = rounding_depth(model, batch=batch, steps=steps)
+    for layer in model.layers:
+        if isinstance(layer, AveragePooling2D):
+            n = layer.pool_size[0] * layer.pool_size[1]
+        elif isinstance(layer, GlobalAveragePooling2D):
+            n = layer.input_shape[0] * layer.input_shape[1]
+        else:
+            continue
+        depth += 2 * (1 + 2 * steps) * (3 * np.sqrt(n) + 1)
+    return depth
+
+
 def compile_both(theirs, ours, keras):
     theirs.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
     ours.compile(tn.optimizers.Adam(), "sparse_categorical_crossentropy")
@@ -365,9 +394,12 @@ def test_average_pooling2d_outputs_and_gradients_match_keras(keras, pool, stride
         dy = rng.standard_normal(tuple(expected.shape)).astype(np.float32)
         objective = tf.reduce_sum(expected * dy)
     y = layer.forward(x, training=True)
-    np.testing.assert_allclose(y, expected.numpy(), rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(layer.backward(dy), tape.gradient(objective, tensor).numpy(),
-                               rtol=1e-6, atol=1e-6)
+    # on each side, a window's sum of PH * PW terms and a division, at the terms' scale; and the
+    # gradient, at most PH * PW windows' dy / count summed, at dy's scale
+    depth = 2 * (layer.pool_size[0] * layer.pool_size[1] + 1)
+    assert_close(y, expected.numpy(), depth=depth, scale=float(np.abs(x).max()))
+    assert_close(layer.backward(dy), tape.gradient(objective, tensor).numpy(), depth=depth,
+                 scale=float(np.abs(dy).max()))
 
 
 @pytest.mark.parametrize("keepdims", [False, True])
@@ -383,9 +415,11 @@ def test_global_average_pooling2d_outputs_and_gradients_match_keras(keras, keepd
         objective = tf.reduce_sum(expected * dy)
     y = layer.forward(x, training=True)
     assert y.shape == tuple(expected.shape)
-    np.testing.assert_allclose(y, expected.numpy(), rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(layer.backward(dy), tape.gradient(objective, tensor).numpy(),
-                               rtol=1e-6, atol=1e-6)
+    # a mean of 5 * 4 terms on each side, at the terms' scale; dy / 20 (or dy times a rounded
+    # 1 / 20: two roundings) on each side
+    assert_close(y, expected.numpy(), depth=2 * (20 + 1), scale=float(np.abs(x).max()))
+    assert_close(layer.backward(dy), tape.gradient(objective, tensor).numpy(), depth=2 * 2,
+                 scale=float(np.abs(dy).max()))
 
 
 @MODELS
@@ -402,17 +436,20 @@ def test_keras_weights_give_keras_predictions_and_adam_step(keras, tmp_path, kin
     theirs.save_weights(tmp_path / "keras.weights.h5")
     ours = tinynn_model(kind, padding, seed=5)
     ours.load_weights(tmp_path / "keras.weights.h5")
-    np.testing.assert_allclose(ours.predict(X, verbose=0), theirs.predict(X, verbose=0),
-                               rtol=ATOL, atol=ATOL)
+    assert_close(ours.predict(X, verbose=0), theirs.predict(X, verbose=0),
+                 depth=network_depth(ours))
     compile_both(theirs, ours, keras)
     before = ours.get_weights()
     keras_loss = float(np.ravel(theirs.train_on_batch(X, Y))[0])
     history = ours.fit(X, Y, batch_size=len(X), epochs=1, shuffle=False, verbose=0)
-    assert history.history["loss"][0] == pytest.approx(keras_loss, abs=ATOL)
+    depth = network_depth(ours, batch=len(X), steps=1)
+    assert_close(history.history["loss"][0], keras_loss, depth=depth + len(X),
+                 dtype=np.float32)  # + the mean's sum
     for keras_weight, weight in zip(theirs.get_weights(), ours.get_weights(), strict=True):
-        np.testing.assert_allclose(weight, keras_weight, rtol=0, atol=ATOL)
+        assert_close(weight, keras_weight, depth=depth)
     moved = max(np.abs(a - b).max() for a, b in zip(ours.get_weights(), before))
-    assert moved > 50 * ATOL  # the step was taken (Adam: about the learning rate, 1e-3)
+    # the step was taken (Adam: about the learning rate, 1e-3), by far more than the bound
+    assert moved > 10 * max(rounding_bound(w, np.float32, depth) for w in before)
 
 
 @MODELS
@@ -422,8 +459,8 @@ def test_keras_model_files_load_in_tinynn(keras, tmp_path, kind, padding):
     loaded = tn.models.load_model(tmp_path / "m.keras")
     assert [type(layer).__name__ for layer in loaded.layers] == [
         type(layer).__name__ for layer in theirs.layers]
-    np.testing.assert_allclose(loaded.predict(X, verbose=0), theirs.predict(X, verbose=0),
-                               rtol=ATOL, atol=ATOL)
+    assert_close(loaded.predict(X, verbose=0), theirs.predict(X, verbose=0),
+                 depth=network_depth(loaded))
 
 
 def test_keras_global_pooling_with_keepdims_loads_in_tinynn(keras, tmp_path):
@@ -436,8 +473,8 @@ def test_keras_global_pooling_with_keepdims_loads_in_tinynn(keras, tmp_path):
     gap = loaded.layers[1]
     assert isinstance(gap, GlobalAveragePooling2D) and gap.keepdims
     assert loaded.layers[2].input_shape == (1, 1, 2)
-    np.testing.assert_allclose(loaded.predict(X, verbose=0), theirs.predict(X, verbose=0),
-                               rtol=ATOL, atol=ATOL)
+    assert_close(loaded.predict(X, verbose=0), theirs.predict(X, verbose=0),
+                 depth=network_depth(loaded))
 
 
 @MODELS
@@ -453,8 +490,8 @@ def test_tinynn_keras_files_load_in_keras(keras, tmp_path, kind, padding):
     served = keras.saving.load_model(tmp_path / "m.keras")
     for keras_weight, weight in zip(served.get_weights(), ours.get_weights(), strict=True):
         np.testing.assert_array_equal(keras_weight, weight)
-    np.testing.assert_allclose(served.predict(X, verbose=0), ours.predict(X, verbose=0),
-                               rtol=ATOL, atol=ATOL)
+    assert_close(served.predict(X, verbose=0), ours.predict(X, verbose=0),
+                 depth=network_depth(ours))
 
 
 @pytest.mark.parametrize("make, match", [

@@ -1,6 +1,14 @@
 """BatchNormalization: hand-computed forward and moving statistics, the Layer contract for a
 stateful layer, its kernels (numba vs NumPy twins), its place in a model (summary, optimizer,
-saving), and parity with Keras 3 (predictions, a training step, files both ways)."""
+saving), and parity with Keras 3 (predictions, a training step, files both ways).
+
+Float comparisons are judged at the scale of the compared values, with a depth of roundings
+derived from the computation (``tinynn.testing.assert_close``). The numba reductions may differ
+from their NumPy twins, and Keras's predictions and training step from tinynn's, by the order of
+their sums only (float32 against Keras, on any CPU's BLAS: ``PREDICT_DEPTH`` and ``STEP_DEPTH``,
+measured at most 2 roundings); dtypes, shapes, the element-wise kernels and weights read from
+files are exact.
+"""
 
 import importlib
 import json
@@ -16,7 +24,7 @@ from tinynn.errors import ArgumentError, DTypeError, UnsupportedKerasFeatureErro
 from tinynn.layers import BatchNormalization
 from tinynn.ops import reference
 from tinynn.saving import keras_config
-from tinynn.testing import check_model_gradients, floatx
+from tinynn.testing import assert_close, check_model_gradients, floatx
 
 from .helpers import check_layer
 from .test_keras_parity import strip_names
@@ -44,11 +52,14 @@ def test_training_normalizes_with_the_batch_statistics_by_hand():
     bn = built(BatchNormalization(), (2,), gamma=[2.0, 0.5], beta=[1.0, -1.0])
     y = bn.forward(X, training=True)
     a, b = 1 / np.sqrt(1 + 1e-3), 1 / np.sqrt(4 + 1e-3)
-    np.testing.assert_allclose(y, [[1 - 2 * a, -1 - 2 * 0.5 * b],
-                                   [1 + 2 * a, -1 + 2 * 0.5 * b]], rtol=1e-14)
-    # moving = moving * 0.99 + batch * 0.01, from zeros and ones.
-    np.testing.assert_allclose(bn.state["moving_mean"], [0.02, 0.04], rtol=1e-14)
-    np.testing.assert_allclose(bn.state["moving_variance"], [1.0, 1.03], rtol=1e-14)
+    # each side rounds ~10 times (moments, + epsilon, sqrt, division, products, sums), the
+    # layer on terms (x * scale, shift) up to twice |y|
+    assert_close(y, [[1 - 2 * a, -1 - 2 * 0.5 * b], [1 + 2 * a, -1 + 2 * 0.5 * b]],
+                 depth=2 * 2 * 10)
+    # moving = moving * 0.99 + batch * 0.01, from zeros and ones: 1 - 0.99 grows 0.99's
+    # rounding (eps / 2) 100 times; a product, a sum and the hand values' rounding
+    assert_close(bn.state["moving_mean"], [0.02, 0.04], depth=100 // 2 + 4)
+    assert_close(bn.state["moving_variance"], [1.0, 1.03], depth=100 // 2 + 4)
 
 
 def test_inference_normalizes_with_the_moving_statistics_and_keeps_them():
@@ -57,7 +68,9 @@ def test_inference_normalizes_with_the_moving_statistics_and_keeps_them():
     y = bn.forward(X, training=False)
     expected = np.array([[2 * 0 / np.sqrt(3.01) + 1, 0.5 * 3 / np.sqrt(0.26) - 1],
                          [2 * 2 / np.sqrt(3.01) + 1, 0.5 * 7 / np.sqrt(0.26) - 1]])
-    np.testing.assert_allclose(y, expected, rtol=1e-14)
+    # each side rounds ~8 times (+ epsilon, sqrt, division, products, sums), the layer on terms
+    # (x * scale, shift) up to twice |y|
+    assert_close(y, expected, depth=2 * 2 * 8)
     assert bn.state["moving_mean"].tolist() == [1.0, -1.0]
     assert bn.state["moving_variance"].tolist() == [3.0, 0.25]
     assert not bn.holds_cache
@@ -66,7 +79,8 @@ def test_inference_normalizes_with_the_moving_statistics_and_keeps_them():
 def test_the_batch_variance_is_biased_as_keras_3():
     bn = built(BatchNormalization(momentum=0.0, center=False, scale=False), (2,))
     bn.forward(X, training=True)
-    np.testing.assert_allclose(bn.state["moving_variance"], X.var(axis=0), rtol=1e-14)
+    # a 2-term mean and a mean of 2 squares on each side (exact here, as the next line says)
+    assert_close(bn.state["moving_variance"], X.var(axis=0), depth=2 * 6)
     assert bn.state["moving_variance"].tolist() == [1.0, 4.0]
 
 
@@ -85,8 +99,11 @@ def test_moving_statistics_follow_keras_updates_over_several_steps(axis, shape):
         bn.release_cache()
         mean = mean * 0.9 + x.mean(axis=others) * (1 - 0.9)
         variance = variance * 0.9 + x.var(axis=others) * (1 - 0.9)
-    np.testing.assert_allclose(bn.state["moving_mean"], mean, rtol=1e-12)
-    np.testing.assert_allclose(bn.state["moving_variance"], variance, rtol=1e-12)
+    # per step and side: a mean over n values (Higham: n roundings of their magnitude, up to
+    # twice the moving statistics' scale here) and 3 in the update; 4 steps, both sides
+    n = x.size // x.shape[channel]
+    assert_close(bn.state["moving_mean"], mean, depth=2 * 4 * (2 * n + 3))
+    assert_close(bn.state["moving_variance"], variance, depth=2 * 4 * (2 * n + 3))
 
 
 def test_float32_in_float32_out_and_other_dtypes_refused():
@@ -196,12 +213,19 @@ def test_numba_kernels_match_their_numpy_twins(rows, channels, dtype, seed):
     rng = np.random.default_rng(seed)
     x, dy = (rng.normal(3, 2, (rows, channels)).astype(dtype) for _ in range(2))
     a, b, c, d = (rng.standard_normal(channels).astype(dtype) for _ in range(4))
-    tolerance = {"rtol": 1e-12 if dtype == np.float64 else 0}
+    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+    # the magnitudes of the summed terms, per output
+    magnitudes = {"batchnorm_moments": (np.abs(x64).mean(axis=0),
+                                        np.square(x64 - x64.mean(axis=0)).mean(axis=0)),
+                  "batchnorm_backward_sums": (np.abs(dy64).sum(axis=0),
+                                              np.abs(dy64 * (x64 - a)).sum(axis=0))}
     for name, args in [("batchnorm_moments", (x,)), ("batchnorm_backward_sums", (dy, x, a))]:
-        for ours, theirs in zip(getattr(numba_kernels, name)(*args),
-                                getattr(reference, name)(*args)):
+        for ours, theirs, magnitude in zip(getattr(numba_kernels, name)(*args),
+                                           getattr(reference, name)(*args), magnitudes[name]):
             assert ours.dtype == dtype
-            np.testing.assert_allclose(ours, theirs, **tolerance, err_msg=name)
+            # both sum the rows in float64, in their own order (Higham: rows roundings of the
+            # terms' magnitude each, a fortiori in dtype), then round once to dtype
+            assert_close(ours, theirs, depth=2 * rows + 2, scale=magnitude.max(), err_msg=name)
     for name, args in [("batchnorm_scale_shift", (x, a, b)),
                        ("batchnorm_input_gradient", (dy, x, a, b, c, d))]:
         ours = getattr(numba_kernels, name)(*args)
@@ -287,8 +311,10 @@ def test_fit_updates_the_statistics_once_per_batch_and_evaluate_never(rng):
         mean = mean * 0.8 + batch.mean(axis=0) * 0.2
         variance = variance * 0.8 + batch.var(axis=0) * 0.2
     state = model.layers[0].state
-    np.testing.assert_allclose(state["moving_mean"], mean, rtol=1e-5)
-    np.testing.assert_allclose(state["moving_variance"], variance, rtol=1e-5)
+    # per batch: the layer rounds its float64 moments to float32 and the update ~5 times, the
+    # hand computation rounds float32 4-row means ~10 times; 3 batches
+    assert_close(state["moving_mean"], mean, depth=3 * (6 + 10))
+    assert_close(state["moving_variance"], variance, depth=3 * (6 + 10))
     before = model.states.copy()
     model.evaluate(x, y, verbose=0)
     model.predict(x, verbose=0)
@@ -315,6 +341,16 @@ def test_native_files_keep_the_moving_statistics(tmp_path, rng):
 
 # -- Keras parity ----------------------------------------------------------------------------
 INPUT = (8, 8, 2)
+#: float32 roundings behind one prediction of ``cnn`` (Higham: n for an n-term sum): the 18-term
+#: convolution, 5 in each BatchNormalization, the 36-term and 8-term dense layers, and softmax's
+#: exp, 3-term sum and division; computed twice, by tinynn and by Keras.
+PREDICT_DEPTH = 2 * (18 + 5 + 36 + 5 + 8 + 5)
+#: float32 roundings behind one weight after one training step of ``cnn`` on 16 images, along its
+#: longest chain: the forward pass with batch statistics over 16 x 36 rows (mean and variance)
+#: and over 16, the backward pass's input gradients and sums over the same rows, the first
+#: kernel's gradient summed over 16 x 36 positions, and ~10 in Adam's update; computed twice.
+STEP_DEPTH = 2 * ((18 + 2 * 576 + 5 + 36 + 2 * 16 + 5 + 8 + 5)
+                  + (3 + 16 + 5 + 8 + 576 + 5 + 576 + 10))
 
 
 def cnn(lib) -> list:
@@ -347,8 +383,7 @@ def twins(keras):
 
 def test_predictions_and_a_training_step_match_keras(twins, keras):
     ours, theirs, x, y = twins
-    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0),
-                               atol=1e-4)
+    assert_close(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), depth=PREDICT_DEPTH)
     ours.compile(tn.optimizers.Adam(), "sparse_categorical_crossentropy")
     theirs.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
     before = ours.get_weights()
@@ -356,7 +391,7 @@ def test_predictions_and_a_training_step_match_keras(twins, keras):
     theirs.fit(x, y, batch_size=16, verbose=0)
     for (name, after), initial, keras_after in zip(ours.named_weights().items(), before,
                                                    theirs.get_weights()):
-        np.testing.assert_allclose(after, keras_after, atol=1e-4, err_msg=name)
+        assert_close(after, keras_after, depth=STEP_DEPTH, err_msg=name)
         assert not np.array_equal(after, initial), f"{name} did not change"
 
 
@@ -384,7 +419,7 @@ def test_keras_files_load_into_tinynn_with_the_same_predictions(twins, tmp_path)
     for model in (loaded, other):
         for a, b in zip(model.get_weights(), theirs.get_weights()):
             np.testing.assert_array_equal(a, b)
-        np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
+        assert_close(model.predict(x, verbose=0), expected, depth=PREDICT_DEPTH)
 
 
 def test_tinynn_files_load_into_keras_with_the_same_predictions(twins, keras, tmp_path):
@@ -400,7 +435,7 @@ def test_tinynn_files_load_into_keras_with_the_same_predictions(twins, keras, tm
     for model in (served, other):
         for a, b in zip(model.get_weights(), ours.get_weights()):
             np.testing.assert_array_equal(a, b)
-        np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
+        assert_close(model.predict(x, verbose=0), expected, depth=PREDICT_DEPTH)
 
 
 def test_keras2_files_with_the_axis_as_a_list_load(tf_keras, tmp_path):
@@ -416,8 +451,10 @@ def test_keras2_files_with_the_axis_as_a_list_load(tf_keras, tmp_path):
     loaded = tn.models.load_model(tmp_path / "m.h5")
     assert [layer.axis for layer in loaded.layers if isinstance(layer, BatchNormalization)] == [
         3, 1]
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
-                               atol=1e-5)
+    # the 18-term convolution, 5 in each BatchNormalization, the 108-term and 4-term dense
+    # layers and softmax over 2, computed twice
+    assert_close(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                 depth=2 * (18 + 5 + 108 + 5 + 4 + 5))
 
 
 def test_keras_renormalization_is_named_as_unsupported(keras, tmp_path):

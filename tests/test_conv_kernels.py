@@ -1,5 +1,10 @@
 """Convolution and pooling kernels: numba vs NumPy twins, window definitions, hand numbers,
-Keras's padding arithmetic, and the package without numba or with the JIT disabled."""
+Keras's padding arithmetic, and the package without numba or with the JIT disabled.
+
+The twins agree bitwise (they add in the same order); sums that other code adds in another order
+are compared with ``tinynn.testing.assert_close``: ``depth`` roundings (Higham: a sum of n terms,
+n roundings) at the scale of the summed terms' magnitudes.
+"""
 
 import importlib
 import os
@@ -14,6 +19,7 @@ from hypothesis import strategies as st
 
 from tinynn import ops
 from tinynn.ops import reference, shapes
+from tinynn.testing import assert_close
 
 try:
     numba_kernels = importlib.import_module("tinynn.ops.numba_kernels")
@@ -98,9 +104,8 @@ def test_col2im_numba_matches_reference(case):
     dcols = dcols.astype(x.dtype)
     expected = reference.col2im(dcols, x.shape, *window)
     got = numba_kernels.col2im(dcols, x.shape, *window)
-    np.testing.assert_allclose(got, expected, rtol=1e-6, strict=True)
-    # Both add each position's terms in (kh, kw) order, so they even agree bitwise.
-    np.testing.assert_array_equal(got, expected)
+    # Both add each position's terms in (kh, kw) order, so they agree bitwise.
+    np.testing.assert_array_equal(got, expected, strict=True)
 
 
 @needs_numba
@@ -144,7 +149,12 @@ def test_col2im_is_adjoint_of_im2col(impl, case):
     c = np.random.default_rng(1).standard_normal(cols.shape)
     dx = impl.col2im(c, x.shape, *window)
     assert dx.shape == x.shape
-    np.testing.assert_allclose(np.sum(cols * c), np.sum(x * dx), rtol=1e-12, atol=1e-12)
+    # dx: sums of at most KH * KW terms; the products; the totals, sums of n terms (Higham: n
+    # roundings at the scale of the terms' magnitudes; im2col only copies)
+    n = max(cols.size, x.size)
+    scale = max(np.sum(np.abs(cols * c)), np.sum(np.abs(x * dx)))
+    assert_close(np.sum(cols * c), np.sum(x * dx), depth=window[0] * window[1] + 1 + n,
+                 scale=scale)
 
 
 @by_implementation
@@ -162,8 +172,11 @@ def test_maxpool2d_matches_window_definition(impl, case):
         first = int(np.argmax(window))  # NumPy's argmax returns the first maximum
         assert y[i, oh, ow, ch] == window[first] and argmax[i, oh, ow, ch] == first
         dx[i, oh * sh + first // pw, ow * sw + first % pw, ch] += dy[i, oh, ow, ch]
-    np.testing.assert_allclose(impl.maxpool2d_backward(dy, argmax, x.shape, ph, pw, sh, sw), dx,
-                               rtol=1e-6, atol=1e-6)
+    # Each side sums at most k = PH * PW routed dy values, in its own order (Higham: k roundings
+    # at the scale of their magnitudes' sum, at most k max|dy|).
+    k = ph * pw
+    assert_close(impl.maxpool2d_backward(dy, argmax, x.shape, ph, pw, sh, sw), dx, depth=2 * k,
+                 scale=k * float(np.abs(dy).max()))
 
 
 # --- hand-computed examples -------------------------------------------------------------------

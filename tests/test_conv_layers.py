@@ -1,5 +1,11 @@
 """Conv2D, MaxPooling2D and Dropout: the Layer contract, Keras's arithmetic against direct
-loops, gradients, errors, and the reports' CNN (summary, gradients, overfitting, memory)."""
+loops, gradients, errors, and the reports' CNN (summary, gradients, overfitting, memory).
+
+Results summed in different orders (im2col GEMMs against loops, chunked against whole batches)
+are compared with ``tinynn.testing.assert_close``: ``depth`` roundings of the working dtype at
+the compared values' scale, from the sums' lengths (``helpers.rounding_depth`` for a network).
+Dropout's statistics are checked against their standard deviations, not rounding.
+"""
 
 import tracemalloc
 
@@ -12,9 +18,9 @@ import tinynn as tn
 from tinynn import models as models_module
 from tinynn.errors import DTypeError, ShapeError, TinyNNError
 from tinynn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, MaxPooling2D, conv_algorithms
-from tinynn.testing import check_layer_gradients, check_model_gradients, floatx
+from tinynn.testing import assert_close, check_layer_gradients, check_model_gradients, floatx
 
-from .helpers import check_layer
+from .helpers import check_layer, rounding_depth
 
 seeds = st.integers(0, 2**32 - 1)
 pairs = st.tuples(st.integers(1, 3), st.integers(1, 3))
@@ -141,9 +147,9 @@ def test_conv2d_matches_direct_keras_cross_correlation(kernel, strides, padding,
     x = rng.standard_normal((2, *shape))
     expected = keras_conv2d_by_loops(x, layer.params["kernel"], layer.params["bias"],
                                      layer.strides, padding)
-    for training in (False, True):
-        np.testing.assert_allclose(layer.forward(x, training=training), expected, rtol=1e-12,
-                                   atol=1e-12)
+    taps = int(np.prod(layer.params["kernel"].shape[:3]))  # KH * KW * C terms per output
+    for training in (False, True):  # two computations of a sum of taps terms and the bias
+        assert_close(layer.forward(x, training=training), expected, depth=2 * (taps + 1))
     check_layer_gradients(layer, x, rng=rng)
 
 
@@ -461,7 +467,8 @@ def test_conv2d_inference_unfolds_in_chunks_and_keeps_nothing(monkeypatch, rng):
     layer.release_cache()
     per_sample = 9 * 4 * 27 * 8  # OH * OW * KH*KW*C * float64 bytes (im2col: strides 2)
     monkeypatch.setattr(conv_algorithms, "INFERENCE_CHUNK_BYTES", 2 * per_sample)  # chunks of 2
-    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
+    # two GEMMs (the chunks may block differently) of 3 * 3 * 3 = 27 terms, and the bias
+    assert_close(layer.forward(x), expected, depth=2 * (27 + 1))
     assert not layer.holds_cache
 
 
@@ -492,10 +499,11 @@ def test_inference_sub_batches_give_the_same_predictions_and_loss(monkeypatch):
     whole = model.predict(x, batch_size=40, verbose=0)
     loss, accuracy = model.evaluate(x, y, batch_size=40, verbose=0)
     monkeypatch.setattr(models_module, "INFERENCE_ACTIVATION_BYTES", 1)  # one sample at a time
-    np.testing.assert_allclose(model.predict(x, batch_size=40, verbose=0), whole, rtol=1e-5,
-                               atol=1e-7)
-    assert model.evaluate(x, y, batch_size=40, verbose=0) == pytest.approx([loss, accuracy],
-                                                                           rel=1e-6)
+    depth = rounding_depth(model)  # the same network, its GEMMs blocked for other batch sizes
+    assert_close(model.predict(x, batch_size=40, verbose=0), whole, depth=depth)
+    sub_loss, sub_accuracy = model.evaluate(x, y, batch_size=40, verbose=0)
+    assert_close(sub_loss, loss, depth=depth + len(x), dtype=np.float32)  # + the mean's sum
+    assert sub_accuracy == accuracy  # a count
 
 
 # --- the reports' CNN and small conv nets -----------------------------------------------------

@@ -40,6 +40,9 @@ def train_in_subprocess(seed: int) -> dict:
 
 
 def test_same_seed_gives_bitwise_identical_weights_and_history():
+    """Two processes on this machine, same seed, 1 BLAS and 1 numba thread each. May differ:
+    nothing computed (only the pids and timings). May not: the weights (compared by hash) and
+    every History value, bitwise, nor the global NumPy generator's state (untouched)."""
     first, second = train_in_subprocess(11), train_in_subprocess(11)
     assert first["weights"] == second["weights"]
     assert first["history"] == second["history"]  # exact float equality, every epoch
@@ -47,5 +50,6 @@ def test_same_seed_gives_bitwise_identical_weights_and_history():
 
 
 def test_another_seed_gives_other_weights():
+    """Two processes, seeds 11 and 12: the weights must differ (their hashes)."""
     assert train_in_subprocess(11)["weights"] != train_in_subprocess(12)["weights"]
 

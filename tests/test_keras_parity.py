@@ -28,10 +28,9 @@ import numpy as np
 import pytest
 
 import tinynn as tn
+from tests.helpers import rounding_depth
 from tinynn.saving import keras_config
 from tinynn.testing import assert_close, floatx, rounding_bound
-
-from tests.helpers import rounding_depth
 
 ARCHITECTURES = ["task1", "task2-3", "task2-6", "task2-12", "task3"]
 HIDDEN_LAYERS = {3: 1, 6: 4, 12: 10}  # the reports' depths -> Dense(128, relu) layers

@@ -1,4 +1,9 @@
-"""Tests for Input, Flatten, Dense and Activation: the Layer contract, hand numbers, errors."""
+"""Tests for Input, Flatten, Dense and Activation: the Layer contract, hand numbers, errors.
+
+Computed values are compared with ``tinynn.testing.assert_close``: ``depth`` roundings of the
+working dtype at the compared values' scale, from the computation; hand numbers that are exact
+in binary, exactly.
+"""
 
 import math
 
@@ -10,7 +15,7 @@ from hypothesis import strategies as st
 from tinynn import activations
 from tinynn.errors import DTypeError, ShapeError, TinyNNError
 from tinynn.layers import Activation, Dense, Flatten, Input
-from tinynn.testing import floatx
+from tinynn.testing import assert_close, floatx
 
 from .helpers import check_layer
 
@@ -100,7 +105,8 @@ def test_dense_parameter_shapes_and_count(rng):
 def test_activation_values_by_hand(name, z, expected):
     out = Activation(name)
     out.build((len(z),), None)
-    np.testing.assert_allclose(out.forward(np.array([z])), [expected], rtol=1e-12, atol=1e-15)
+    # the inputs (log 2, log 3) rounded, an exp, a sum of up to 3, a division or a subtraction
+    assert_close(out.forward(np.array([z])), np.array([expected]), depth=8)
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -118,7 +124,8 @@ def test_softmax_backward_is_jacobian_product():
     a = activations.Softmax().forward(np.array([[0.0, math.log(2), math.log(3)]]))
     da = np.array([[1.0, -2.0, 0.5]])
     jacobian = np.diag(a[0]) - np.outer(a[0], a[0])
-    np.testing.assert_allclose(activations.Softmax().backward(a, da), da @ jacobian)
+    # from the same a, on each side: a sum of 3 products, and a product and a difference
+    assert_close(activations.Softmax().backward(a, da), da @ jacobian, depth=2 * 5)
 
 
 def test_activation_get_accepts_none_and_instances():
@@ -146,8 +153,9 @@ def test_dense_gradients_overwritten_not_accumulated(float64, rng):
     for dy in (dy1, dy2):
         layer.forward(x, training=True)
         layer.backward(dy)
-    np.testing.assert_allclose(layer.grads["kernel"], x.T @ dy2)
-    np.testing.assert_allclose(layer.grads["bias"], dy2.sum(axis=0))
+    # two computations of sums over the batch of 5
+    assert_close(layer.grads["kernel"], x.T @ dy2, depth=2 * 5)
+    assert_close(layer.grads["bias"], dy2.sum(axis=0), depth=2 * 5)
 
 
 # --- errors -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tinynn import losses
 from tinynn.errors import LabelError, ShapeError, TinyNNError
 from tinynn.losses import CategoricalCrossentropy, MeanSquaredError, SparseCategoricalCrossentropy
-from tinynn.testing import check_gradient
+from tinynn.testing import assert_close, check_gradient, rounding_bound
 
 # A 2x3 example: softmax(LOGITS) == PROBS, rows [1, 2, 3] / 6 and [3, 2, 1] / 6.
 LOGITS = np.log([[1.0, 2, 3], [3, 2, 1]])
@@ -35,8 +35,9 @@ def softmax(z):
                                                (False, PROBS * 6)])  # Keras renormalises rows
 def test_crossentropy_by_hand(loss, y, from_logits, pred):
     fn = loss(from_logits=from_logits)
-    np.testing.assert_allclose(fn.per_sample(fn.prepare_targets(y, pred.shape), pred), EXPECTED,
-                               rtol=1e-12)
+    # log-softmax or renormalise-and-log over 3 classes (3-term sums, exp, log: ~8 roundings),
+    # the targets' 3-term sum, np.log's LOGITS and PROBS and math.log's EXPECTED
+    assert_close(fn.per_sample(fn.prepare_targets(y, pred.shape), pred), EXPECTED, depth=16)
     assert fn(y, pred) == pytest.approx(math.log(6) / 2, rel=1e-12)
 
 
@@ -45,7 +46,9 @@ def test_categorical_crossentropy_soft_targets_by_hand():
     # -(0.5 ln 1/6 + 0.5 ln 1/2) = 0.5 ln 12;  -(0.25 ln 1/3 + 0.75 ln 1/6)
     expected = [0.5 * math.log(12), 0.25 * math.log(3) + 0.75 * math.log(6)]
     fn = CategoricalCrossentropy()
-    np.testing.assert_allclose(fn.per_sample(soft, PROBS), expected, rtol=1e-12)
+    # PROBS's divisions, renormalising (3-term sum, divide), log, the 3-term target sum; and
+    # the hand formula's logs, products and sum
+    assert_close(fn.per_sample(soft, PROBS), expected, depth=16)
 
 
 def test_mse_by_hand():
@@ -69,7 +72,10 @@ def test_crossentropy_clips_zero_probability_like_keras(loss, y):
     assert loss(y, p) == pytest.approx(-math.log(1e-7), rel=1e-12)  # 16.118...
     assert np.isfinite(loss.gradient(loss.prepare_targets(y, p.shape), p)).all()
     # a certain, correct prediction costs -log(1 - 1e-7), not 0
-    assert loss(y, np.array([[1.0, 0, 0]])) == pytest.approx(-math.log1p(-1e-7), rel=1e-9)
+    # 1 - 1e-7 is rounded at the scale of 1 (and log1p(-1e-7) at 1e-7): log keeps that absolute
+    # error, which is a relative 1e-9 of the result, not a rounding of it
+    assert loss(y, np.array([[1.0, 0, 0]])) == pytest.approx(
+        -math.log1p(-1e-7), abs=rounding_bound(1.0, np.float64, 2))
 
 
 @pytest.mark.parametrize("loss, y", [(SparseCategoricalCrossentropy, [1]),
@@ -142,9 +148,20 @@ def test_fused_logits_gradient(make, target_kind, n, k, seed):
     logits = 3 * rng.standard_normal((n, k))
     per_sample, dlogits = loss.logits_per_sample_and_gradient(y, logits)
     onehot = np.eye(k)[y] if target_kind == "sparse" else y
-    np.testing.assert_allclose(dlogits, (softmax(logits) - onehot) / n, atol=1e-15)
-    np.testing.assert_allclose(per_sample, make(from_logits=True).per_sample(y, logits))
-    np.testing.assert_allclose(per_sample, make().per_sample(y, softmax(logits)), rtol=1e-6)
+    # Either side's softmax (or exp of the log-softmax): the k-term sum, exp, log, subtract,
+    # divide; then the target's subtraction and / n: 2 (k + 8) for both. The scale is p / n's,
+    # 1 / n, not that of the difference p - target, which can cancel.
+    assert_close(dlogits, (softmax(logits) - onehot) / n, depth=2 * (k + 8), scale=1 / n)
+    # Losses are sums of target * log p, whose roundings are at the scale of log p: at most the
+    # logits' range plus log k, however small the loss.
+    log_scale = float(np.ptp(logits)) + math.log(k)
+    # the same log-softmax; at most the k-term target sums differ
+    assert_close(per_sample, make(from_logits=True).per_sample(y, logits), depth=2 * k,
+                 scale=log_scale)
+    # our softmax (k + 2), renormalised (k + 1) and logged against the log-softmax (k + 4), each
+    # summed against the target (k)
+    assert_close(per_sample, make().per_sample(y, softmax(logits)), depth=4 * k + 7,
+                 scale=log_scale)
     check_gradient(lambda: float(np.mean(loss.logits_per_sample_and_gradient(y, logits)[0])),
                    logits, dlogits, "fused", rng)
 

@@ -18,6 +18,13 @@ from tinynn.errors import (
     ShapeError,
     TinyNNError,
 )
+from tinynn.testing import assert_close, rounding_bound
+
+#: Roundings behind one float32 output of ``small_model``'s forward (default sizes): the 4-term
+#: dot product, bias and tanh (6), the 8-term dot product and bias (9), a 3-way softmax (5).
+FORWARD = 6 + 9 + 5
+#: ... and behind one per-sample loss: FORWARD and the log (or a log-softmax instead).
+LOSS = FORWARD + 2
 
 
 def small_model(seed=0, hidden=8, inputs=(4,), output="softmax",
@@ -145,8 +152,10 @@ def test_fit_epoch_loss_is_the_per_sample_mean_not_the_mean_of_batch_means(monke
     per_sample = model.evaluate(x, y, batch_size=10, verbose=0)[0]
     batch_means = np.mean([model.evaluate(x[s:s + 4], y[s:s + 4], verbose=0)[0]
                            for s in (0, 4, 8)])
-    assert history.history["loss"][0] == pytest.approx(per_sample, rel=1e-6)
-    assert abs(per_sample - batch_means) > 1e-4
+    # both sides' losses (batches of 4 and of 10: other BLAS calls) and their 10-sample means
+    bound = rounding_bound(per_sample, np.float32, 2 * (LOSS + 10))
+    assert history.history["loss"][0] == pytest.approx(per_sample, abs=bound)
+    assert abs(per_sample - batch_means) > bound
 
 
 def test_fit_initial_epoch_continues_numbering():
@@ -188,9 +197,11 @@ def test_evaluate_matches_a_hand_computation_of_crossentropy_and_accuracy():
     z = np.tanh(x.astype(np.float64) @ w1 + b1) @ w2 + b2
     p = np.exp(z - z.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
-    assert loss == pytest.approx(-np.mean(np.log(p[np.arange(9), y])), rel=1e-5)
+    expected = -np.mean(np.log(p[np.arange(9), y]))  # float64: its roundings are negligible
+    # one float32 side: the per-sample losses and their 9-sample mean
+    assert loss == pytest.approx(expected, abs=rounding_bound(expected, np.float32, LOSS + 9))
     assert accuracy == np.mean(p.argmax(1) == y)
-    np.testing.assert_allclose(model.predict(x, batch_size=2, verbose=0), p, rtol=1e-5)
+    assert_close(model.predict(x, batch_size=2, verbose=0), p, depth=FORWARD)  # one float32 side
 
 
 def test_evaluate_without_metrics_returns_the_loss_and_return_dict_names_it():
@@ -545,11 +556,12 @@ def test_a_step_is_one_user_batch_split_into_memory_capped_chunks(monkeypatch, c
     memory_capped(monkeypatch, 2)
     sizes, counter = forward_sizes(model, monkeypatch), StepCounter()
     if run == "evaluate":
+        # both sides' losses (chunks of 2 and 1 against one batch of 12) and 12-sample means
         assert model.evaluate(x, y, batch_size=5, verbose=2, callbacks=[counter]) == \
-            pytest.approx(loss, rel=1e-6)
+            pytest.approx(loss, abs=rounding_bound(loss[0], np.float32, 2 * (LOSS + 12)))
     else:
-        np.testing.assert_allclose(model.predict(x, batch_size=5, verbose=2,
-                                                 callbacks=[counter]), expected, rtol=1e-6)
+        assert_close(model.predict(x, batch_size=5, verbose=2, callbacks=[counter]), expected,
+                     depth=2 * FORWARD)  # both sides' forward, in chunks of 2 and 1 against 12
     assert counter.steps == [0, 1, 2]  # ceil(12 / 5), not ceil(12 / 2)
     assert sizes == [(2, False), (2, False), (1, False)] * 2 + [(2, False)]
     assert capsys.readouterr().out.startswith("3/3 - ")
@@ -589,7 +601,11 @@ def test_evaluate_and_predict_run_forward_only_and_keep_nothing_for_backward(mon
     assert {training for _, training in sizes} == {False}
     assert not any(layer.holds_cache for layer in model.layers)
     probabilities = model.predict(x, verbose=0).astype(np.float64)
-    assert loss == pytest.approx(-np.mean(np.log(probabilities[np.arange(9), y])), rel=1e-5)
+    expected = -np.mean(np.log(probabilities[np.arange(9), y]))
+    # either side's forward (9- and 8-term dot products, biases, 3-way softmax or log-softmax,
+    # log: 9 + 8 + 2 + 7; batches of 4 against 9), and evaluate's 9-sample mean
+    assert loss == pytest.approx(expected, abs=rounding_bound(expected, np.float32,
+                                                              2 * (9 + 8 + 2 + 7) + 9))
 
 
 def test_evaluate_adds_the_regularization_penalty_as_keras():
@@ -610,6 +626,8 @@ def test_callbacks_can_stop_evaluate_and_predict_after_a_step():
     model = small_model()
     x, y = blobs(10)
     partial = model.evaluate(x, y, batch_size=4, verbose=0, callbacks=[StopAtFirst()])
-    assert partial == pytest.approx(model.evaluate(x[:4], y[:4], verbose=0), rel=1e-6)
+    whole = model.evaluate(x[:4], y[:4], verbose=0)
+    # both sides' losses and 4-sample means
+    assert partial == pytest.approx(whole, abs=rounding_bound(whole[0], np.float32, 2 * (LOSS + 4)))
     out = model.predict(x, batch_size=4, verbose=0, callbacks=[StopAtFirst()])
     np.testing.assert_array_equal(out, model.predict(x[:4], verbose=0))

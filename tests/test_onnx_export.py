@@ -5,10 +5,14 @@ for models using every layer, activation and setting, at batch sizes 1, 7 and 10
 inputs and on real Fashion-MNIST test images; then the file's contract (names, dynamic batch,
 opset, full checker, float32, atomic writes) and its errors.
 
-Tolerance: |ORT - predict| <= 1e-5 + 1e-5 |predict| (``assert_allclose(rtol=1e-5,
-atol=1e-5)``). Both compute in float32 but in different orders (ONNX Runtime's own GEMM and
-convolution kernels), so they differ by rounding, far below 1e-5; a layout or formula error
-differs by far more.
+Tolerance: |ORT - predict| <= depth * eps(float32) * max|predict| (``tinynn.testing.
+assert_close``), ``depth`` counted from the model by ``roundings``: on each side, every layer's
+reduction (a Dense or Conv2D fan-in, an average pool's window, a softmax's width: n terms, n
+roundings by Higham's bound) plus ``ELEMENTWISE`` for its bias, normalization and activation,
+twice for the two sides. Both compute in float32 but in different orders (ONNX Runtime's own
+GEMM and convolution kernels, blocked differently on every CPU), so they differ by rounding,
+measured at under 5 roundings of the output's scale; a layout or formula error differs by far
+more.
 """
 
 import functools
@@ -33,10 +37,9 @@ from tinynn.errors import (
 from tinynn.layers import REGISTRY, Input
 from tinynn.saving.onnx import model_proto
 from tinynn.saving.onnx.layers import ACTIVATIONS, LAYERS
-from tinynn.testing import floatx
+from tinynn.testing import assert_close, floatx
 
 L = tn.layers
-RTOL = ATOL = 1e-5
 BATCHES = (1, 7, 1000)
 NETWORKS = ["task1", "task2-3", "task2-6", "task2-12", "task3", "task3-batch-norm"]
 
@@ -143,6 +146,34 @@ def network(examples, name: str) -> tn.Sequential:
     return examples.task3.build_cnn(0.4, seed=0, batch_norm=name == "task3-batch-norm")
 
 
+# -- rounding depth -----------------------------------------------------------------------------
+#: Roundings of one layer beside its reduction, on either side: the bias, BatchNormalization's
+#: folded scale and shift (ONNX Runtime) or its subtract, divide and multiply (tinynn), and the
+#: activation function (a few ulps each for exp, tanh, erf).
+ELEMENTWISE = 8
+
+
+def roundings(model: tn.Sequential) -> int:
+    """The depth of one output element of ``model``'s inference, both sides: per layer its
+    reduction length (Dense or Conv2D fan-in, average pool window, global pool area, softmax
+    width; Higham: n roundings for n terms) plus ``ELEMENTWISE``, summed over the layers, times 2
+    for tinynn and ONNX Runtime. A float64 model against ONNX Runtime's float32: the float64
+    side's roundings are negligible, but its weights and inputs are rounded to float32 once,
+    one rounding per product term, in place of the second side's."""
+    total = 0
+    for layer in model.layers:
+        if "kernel" in layer.params:
+            total += int(np.prod(layer.params["kernel"].shape[:-1]))
+        if isinstance(layer, L.AveragePooling2D):
+            total += int(np.prod(layer.pool_size))
+        if isinstance(layer, L.GlobalAveragePooling2D):
+            total += int(np.prod(layer.input_shape[:2]))
+        if isinstance(getattr(layer, "activation", None), A.Softmax):
+            total += layer.compute_output_shape(layer.input_shape)[-1]
+        total += ELEMENTWISE
+    return 2 * total
+
+
 # -- running ONNX Runtime -----------------------------------------------------------------------
 def session(onnxruntime, source):
     """An ONNX Runtime CPU session on a file path or serialized model bytes."""
@@ -162,8 +193,7 @@ def assert_same_outputs(model, ort_session, x: np.ndarray, context: str = "",
         expected = model.predict(x[:n], batch_size=n, verbose=0)
         got = run(ort_session, np.asarray(x[:n], dtype=np.float32))
         assert got.dtype == np.float32 and got.shape == expected.shape
-        np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL,
-                                   err_msg=f"batch {n} {context}")
+        assert_close(got, expected, depth=roundings(model), err_msg=f"batch {n} {context}")
 
 
 @pytest.fixture(scope="module")
@@ -249,8 +279,7 @@ def test_window_geometry_matches_onnx_runtime(onnxruntime, size, window, strides
     model = randomized(tn.Sequential([L.Input((*size, 2)), layer]))
     x = np.random.default_rng(0).standard_normal((5, *size, 2)).astype(np.float32)
     ort_session = session(onnxruntime, model_proto(model).SerializeToString())
-    np.testing.assert_allclose(run(ort_session, x), model.predict(x, verbose=0), rtol=RTOL,
-                               atol=ATOL)
+    assert_close(run(ort_session, x), model.predict(x, verbose=0), depth=roundings(model))
 
 
 @pytest.mark.parametrize("opset", [13, 21])
@@ -262,8 +291,7 @@ def test_every_opset_of_the_range_runs_the_same_graph(onnx, onnxruntime, tmp_pat
     onnx.checker.check_model(proto, full_check=True)
     x = np.random.default_rng(2).standard_normal((7, *model.input_shape)).astype(np.float32)
     ort_session = session(onnxruntime, tmp_path / "model.onnx")
-    np.testing.assert_allclose(run(ort_session, x), model.predict(x, verbose=0), rtol=RTOL,
-                               atol=ATOL)
+    assert_close(run(ort_session, x), model.predict(x, verbose=0), depth=roundings(model))
 
 
 # -- the file -----------------------------------------------------------------------------------
@@ -302,10 +330,11 @@ def test_batch_normalization_is_folded_from_its_moving_statistics(examples, onnx
     layer = model.layers[1]
     state = layer.state
     scale = layer.params["gamma"] / np.sqrt(state["moving_variance"] + np.float32(1e-3))
-    np.testing.assert_allclose(weights["batch_normalization/scale"].ravel(), scale, rtol=1e-6)
-    np.testing.assert_allclose(weights["batch_normalization/shift"].ravel(),
-                               layer.params["beta"] - state["moving_mean"] * scale,
-                               rtol=1e-6, atol=1e-7)
+    # scale: the exporter's add, sqrt, reciprocal and multiply against this add, sqrt, divide
+    assert_close(weights["batch_normalization/scale"].ravel(), scale, depth=4 + 3)
+    # shift: both scales' 7, then a multiply and a subtract on either side
+    assert_close(weights["batch_normalization/shift"].ravel(),
+                 layer.params["beta"] - state["moving_mean"] * scale, depth=7 + 2 * 2)
 
 
 def test_a_float64_model_is_exported_in_float32(onnx, onnxruntime, tmp_path, capsys):
@@ -320,7 +349,7 @@ def test_a_float64_model_is_exported_in_float32(onnx, onnxruntime, tmp_path, cap
     assert {t.data_type for t in proto.graph.initializer} == {onnx.TensorProto.FLOAT}
     assert "float32 weights (rounded from the model's float64)" in capsys.readouterr().out
     got = run(session(onnxruntime, tmp_path / "model.onnx"), x.astype(np.float32))
-    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL)
+    assert_close(got, expected, depth=roundings(model))
 
 
 def test_verbose_prints_the_artifact_and_its_signature_as_keras_does(examples, tmp_path,
@@ -342,8 +371,7 @@ def test_input_signature_fixes_the_batch_or_keeps_it_dynamic(onnxruntime, tmp_pa
     assert ort_session.get_inputs()[0].shape == [7, 7, 6, 4]
     assert ort_session.get_outputs()[0].shape == [7, 3]
     x = np.random.default_rng(0).standard_normal((7, 7, 6, 4)).astype(np.float32)
-    np.testing.assert_allclose(run(ort_session, x), model.predict(x, verbose=0), rtol=RTOL,
-                               atol=ATOL)
+    assert_close(run(ort_session, x), model.predict(x, verbose=0), depth=roundings(model))
     spec = SimpleNamespace(shape=(None, 7, 6, 4), dtype="float32")  # as keras.InputSpec
     for signature in (spec, [spec], (None, 7, 6, 4)):
         model.export(tmp_path / "dynamic.onnx", verbose=False, input_signature=signature)

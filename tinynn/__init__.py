@@ -39,12 +39,15 @@ from . import (  # noqa: E402
     tuning,
 )
 from .config import set_random_seed
+from .functional import Model
 from .models import Sequential
+from .node import Input
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Sequential", "activations", "callbacks", "config", "datasets", "distribution", "errors",
+    "Input", "Model", "Sequential", "activations", "callbacks", "config", "datasets",
+    "distribution", "errors",
     "initializers", "layers", "losses", "metrics", "models", "optimizers", "regularizers",
     "saving", "set_random_seed", "tuning",
 ]

@@ -48,3 +48,15 @@ def set_random_seed(seed: int) -> None:
 def draw_seed() -> int:
     """Draw a fresh model seed from the tinynn-level seed source."""
     return int(_seed_source.integers(0, 2**63 - 1))
+
+
+_name_counts: dict[str, int] = {}
+
+
+def unique_name(base: str) -> str:
+    """``base``, then ``base_1``, ``base_2``, ... on later calls (Keras's automatic layer and
+    input names in functional models)."""
+    count = _name_counts.get(base, 0)
+    _name_counts[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+

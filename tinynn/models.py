@@ -26,6 +26,7 @@ from .errors import ArgumentError, NonFiniteLossError, NotCompiledError, ShapeEr
 from .interrupt import InterruptGuard
 from .layers.base import Layer, snake_case
 from .layers.core import Input
+from .node import InputLayer, SymbolicTensor
 from .progress import resolve_verbose
 from .summary import summary_lines
 from .validation import batch_size as check_batch_size
@@ -73,6 +74,11 @@ class Sequential:
     # -- construction --------------------------------------------------------------------------
     def add(self, layer: Layer) -> None:
         """Append a layer (or an ``Input`` declaring the input shape) before the model is built."""
+        if isinstance(layer, SymbolicTensor) and isinstance(layer.history[0], InputLayer):
+            if self.layers:  # Sequential([tinynn.Input(shape), ...]), keras.io's idiom
+                raise ArgumentError("Input must come first in a Sequential model")
+            self.input_shape = layer.sample_shape
+            return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expected a Layer, got {type(layer).__name__}")
         if self.built:

@@ -122,14 +122,20 @@ def check_model_gradients(model, x: np.ndarray, y, *, rng: np.random.Generator |
     parameter, through its loss (including the fused softmax + cross-entropy)."""
     rng = rng or np.random.default_rng(0)
     x, y = model.prepare(x, y)
-    x = np.array(x, dtype=np.float64)
+    several = hasattr(x, "arrays")  # a functional model's InputBatch
+    inputs = [np.array(a, dtype=np.float64) for a in (x.arrays if several else [x])]
+    if several:
+        x.arrays = inputs
+    else:
+        x = inputs[0]
     rewind = _Rewinder(_generators(model) + [g for layer in model.layers
                                              for g in _generators(layer)])
     fused = model.fuses_softmax
     out = model.forward(x, training=True, logits=fused)
     _, dout = model.loss_and_output_gradient(y, out, fused)
     grads_by_key = {}
-    first_dx = model.backward(dout, fused, input_gradient=True)
+    input_grads = model.backward(dout, fused, input_gradient=True)
+    input_grads = input_grads if several else [input_grads]
     for layer in model.layers:
         for key, grad in layer.grads.items():
             grads_by_key[(layer, key)] = grad.copy()
@@ -143,11 +149,12 @@ def check_model_gradients(model, x: np.ndarray, y, *, rng: np.random.Generator |
         return float(np.mean(per_sample)) + model.regularization_loss()
 
     rewind()
-    check_gradient(objective, x, first_dx, "model input", rng, **tolerances)
+    for i, (value, grad) in enumerate(zip(inputs, input_grads)):
+        check_gradient(objective, value, grad, f"model input {i}" if several else "model input",
+                       rng, **tolerances)
     for (layer, key), grad in grads_by_key.items():
         check_gradient(objective, layer.params[key], grad, f"{layer.name}/{key}", rng,
                        **tolerances)
-
 
 
 def rounding_bound(desired, dtype, depth: float, scale: float | None = None) -> float:

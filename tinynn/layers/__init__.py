@@ -14,9 +14,29 @@ from .conv import Conv2D
 from .core import Dense, Flatten, Input, InputLayer
 from .dropout import Dropout
 from .global_average_pooling2d import GlobalAveragePooling2D, GlobalAvgPool2D
+from .merging import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from .normalization import BatchNormalization
 from .pooling import MaxPool2D, MaxPooling2D
+from .reshaping import Reshape, ZeroPadding2D
 
-__all__ = ["REGISTRY", "Activation", "AveragePooling2D", "AvgPool2D", "BatchNormalization",
-           "Conv2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D",
-           "Input", "InputLayer", "Layer", "MaxPool2D", "MaxPooling2D", "register"]
+__all__ = ["REGISTRY", "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D",
+           "BatchNormalization", "Concatenate", "Conv2D", "Dense", "Dropout", "Flatten",
+           "GlobalAveragePooling2D", "GlobalAvgPool2D", "Input", "InputLayer", "Layer",
+           "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "Reshape", "Subtract",
+           "ZeroPadding2D", "add", "average", "concatenate", "maximum", "minimum", "multiply",
+           "register", "subtract"]

@@ -23,6 +23,7 @@ import numpy as np
 from .. import activations, config, initializers, regularizers
 from ..errors import ArgumentError, ShapeError
 from ..initializers import get as get_initializer
+from ..validation import float_array
 
 #: Layer classes by name (tinynn's and Keras's class names, and aliases): the only classes a
 #: saved file may name. Filled by ``register``.
@@ -108,6 +109,56 @@ class Layer:
         self.input_shape = None
         self.declared_input_shape = None if input_shape is None else tuple(input_shape)
         self._cache: dict[str, np.ndarray] = {}
+        self.inbound_nodes: list = []
+
+    # -- calls: symbolic (a graph node) or eager -------------------------------------------------
+    #: Layers whose forward takes a list of arrays (merge layers) set this.
+    takes_list = False
+
+    def __call__(self, inputs):
+        """On symbolic tensors (``tinynn.Input``, other layers' outputs): record a node and
+        return its symbolic output, checking shapes now. On arrays: build (once, from the
+        first call's shape) and run in inference mode, as Keras's ``Dense(3)(x)``."""
+        from ..node import Node, SymbolicTensor
+        items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        symbolic = [isinstance(item, SymbolicTensor) for item in items]
+        if any(symbolic):
+            if not all(symbolic):
+                raise ArgumentError(f"{self.describe()} was called on a mix of symbolic "
+                                    "tensors and arrays: pass symbolic tensors only")
+            if self.takes_list != isinstance(inputs, (list, tuple)):
+                raise ArgumentError(
+                    f"{self.describe()} expected " + ("a list of tensors" if self.takes_list
+                                                      else "one tensor")
+                    + f", got {type(inputs).__name__}"
+                    + (f" of {len(items)}" if isinstance(inputs, (list, tuple)) else ""))
+            if self.name is None:
+                self.name = config.unique_name(snake_case(type(self).__name__))
+            return Node(self, items).output
+        arrays = [float_array(item, config.floatx(), f"{self.describe()} input")
+                  for item in items]
+        if not self.built:
+            shapes = [a.shape[1:] for a in arrays]
+            self.build(shapes if self.takes_list else shapes[0],
+                       np.random.default_rng(config.draw_seed()))
+        return self.forward(arrays if self.takes_list else arrays[0], training=False)
+
+    @property
+    def input(self):
+        """The symbolic input of the layer's first call (a list for ``takes_list`` layers)."""
+        node = self._first_node("input")
+        return node.inputs if self.takes_list else node.inputs[0]
+
+    @property
+    def output(self):
+        """The symbolic output of the layer's first call."""
+        return self._first_node("output").output
+
+    def _first_node(self, what: str):
+        if not self.inbound_nodes:
+            raise AttributeError(f"{self.describe()} has no {what}: it was never called on a "
+                                 "symbolic tensor (tinynn.Input or another layer's output)")
+        return self.inbound_nodes[0]
 
     # -- contract ----------------------------------------------------------------------------
     def build(self, input_shape: tuple, rng: np.random.Generator) -> None:

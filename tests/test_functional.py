@@ -1,0 +1,163 @@
+"""The functional API (issue 20, first part): symbolic Input and layer calls, Model over a DAG
+(fan-out, a shared layer, several inputs), merge layers, Reshape and ZeroPadding2D: values by
+hand, whole-model gradients in float64 against central differences, training through the same
+loops as Sequential, and clear errors for bad graphs."""
+
+import numpy as np
+import pytest
+
+import tinynn as tn
+from tinynn.errors import ArgumentError, ShapeError
+from tinynn.testing import assert_close, check_model_gradients, floatx
+
+from .helpers import check_layer
+
+L = tn.layers
+
+
+def test_a_layer_call_on_a_symbolic_tensor_records_a_node_and_on_an_array_runs_eagerly():
+    x = tn.Input((4,), name="features")
+    dense = L.Dense(3, name="projection")
+    y = dense(x)
+    assert x.shape == (None, 4) and y.shape == (None, 3) and y.dtype == "float32"
+    assert dense.input is x and dense.output is y and len(dense.inbound_nodes) == 1
+    eager = L.Dense(2)
+    out = eager(np.ones((5, 4)))
+    assert out.shape == (5, 2) and out.dtype == np.float32 and eager.built
+    assert_close(out, np.ones((5, 4), np.float32) @ eager.params["kernel"] + eager.params["bias"],
+                 depth=8)
+
+
+def test_sequential_accepts_a_symbolic_input_first():
+    model = tn.Sequential([tn.Input(shape=(28, 28, 1)), L.Flatten(), L.Dense(3)])
+    model.build()
+    assert model.input_shape == (28, 28, 1) and model.output_shape == (3,)
+
+
+@pytest.mark.parametrize("cls, expected", [
+    (L.Add, lambda a, b: a + b), (L.Subtract, lambda a, b: a - b),
+    (L.Multiply, lambda a, b: a * b), (L.Average, lambda a, b: (a + b) / 2),
+    (L.Maximum, np.maximum), (L.Minimum, np.minimum)])
+def test_merge_layers_compute_keras_values(cls, expected):
+    a, b = np.array([[1.0, -2.0, 3.0]]), np.array([[0.5, 4.0, 3.0]])
+    np.testing.assert_array_equal(cls()([a, b]), expected(a, b).astype(np.float32))
+
+
+def test_maximum_sends_a_tie_to_the_first_input_as_tensorflow():
+    layer = L.Maximum()
+    layer.build([(2,), (2,)], np.random.default_rng(0))
+    layer.forward([np.array([[1.0, 2.0]]), np.array([[1.0, 3.0]])], training=True)
+    da, db = layer.backward(np.array([[5.0, 7.0]]))
+    np.testing.assert_array_equal(da, [[5.0, 0.0]])
+    np.testing.assert_array_equal(db, [[0.0, 7.0]])
+
+
+def test_concatenate_joins_on_the_axis_and_refuses_the_batch_axis():
+    a, b = np.ones((2, 3, 2)), np.zeros((2, 3, 4))
+    assert L.Concatenate()([a, b]).shape == (2, 3, 6)
+    assert L.Concatenate(axis=1)([a, a]).shape == (2, 6, 2)
+    with pytest.raises(ArgumentError, match="non-zero int"):
+        L.Concatenate(axis=0)
+    with pytest.raises(ShapeError, match=r"equal sizes except on axis -1, got shapes "
+                                         r"\(None, 3, 2\), \(None, 4, 4\)"):
+        L.concatenate([tn.Input((3, 2)), tn.Input((4, 4))])
+
+
+def test_add_of_shapes_that_differ_names_both_shapes():
+    with pytest.raises(ShapeError, match=r"one shape, got shapes \(None, 3\), \(None, 4\)"):
+        L.add([tn.Input((3,)), tn.Input((4,))])
+
+
+def test_reshape_and_zero_padding_meet_the_layer_contract(rng):
+    check_layer(L.Reshape((-1, 2)), (3, 4), rng)
+    check_layer(L.ZeroPadding2D(((1, 2), (0, 3))), (3, 4, 2), rng)
+    assert L.ZeroPadding2D(2).get_config()["padding"] == [[2, 2], [2, 2]]
+    with pytest.raises(ShapeError, match=r"cannot reshape inputs of shape \(3, 4\) \(12 values\)"):
+        L.Reshape((5,)).compute_output_shape((3, 4))
+    with pytest.raises(ArgumentError, match="at most one -1"):
+        L.Reshape((-1, -1))
+
+
+def residual_model(seed=0):
+    """Conv + 1x1 projection shortcut, a Dense layer shared by two calls, a concatenation."""
+    x = tn.Input((6, 6, 2), name="image")
+    h = L.Conv2D(3, 3, padding="same", activation="relu")(x)
+    h = L.add([h, L.Conv2D(3, 1)(x)])
+    f = L.Flatten()(L.ZeroPadding2D(1)(h))
+    shared = L.Dense(4, activation="tanh")
+    a = shared(L.Dense(4)(f))
+    b = shared(a)  # the same weights, called twice
+    c = L.concatenate([L.maximum([a, b]), L.average([a, b])])
+    return tn.Model(x, L.Dense(3, activation="softmax")(c), seed=seed)
+
+
+def test_graph_gradients_fan_out_shared_layer_and_merges_match_finite_differences():
+    with floatx("float64"):
+        model = residual_model()
+        model.compile("adam", "sparse_categorical_crossentropy")
+        rng = np.random.default_rng(0)
+        check_model_gradients(model, rng.standard_normal((5, 6, 6, 2)), rng.integers(0, 3, 5))
+
+
+def test_two_inputs_by_list_or_dict_and_their_gradients():
+    with floatx("float64"):
+        first, second = tn.Input((3,), name="a"), tn.Input((4,), name="b")
+        z = L.concatenate([L.Dense(2)(first), L.Dense(2)(second)])
+        out = L.Dense(1)(L.subtract([z, L.multiply([z, z])]))
+        model = tn.Model([first, second], out, seed=1)
+        model.compile("sgd", "mse")
+        rng = np.random.default_rng(2)
+        a, b = rng.standard_normal((7, 3)), rng.standard_normal((7, 4))
+        t = rng.standard_normal((7, 1))
+        check_model_gradients(model, [a, b], t)
+        np.testing.assert_array_equal(model.predict([a, b], verbose=0),
+                                      model.predict({"b": b, "a": a}, verbose=0))
+        with pytest.raises(ArgumentError, match=r"keyed by its input names \['a', 'b'\]"):
+            model.predict({"a": a, "c": b}, verbose=0)
+
+
+def test_a_graph_model_trains_through_the_sequential_loops_and_is_reproducible():
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((40, 6, 6, 2)).astype(np.float32), rng.integers(0, 3, 40)
+    results = []
+    for _ in range(2):
+        model = residual_model(seed=5)
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=8, epochs=3, verbose=0)
+        results.append((history.history, model.get_weights()))
+    assert results[0][0]["loss"][-1] < results[0][0]["loss"][0]
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_graphs_get_clear_errors():
+    x, other = tn.Input((3,), name="x"), tn.Input((3,), name="other")
+    y = L.Dense(2)(L.add([x, other]))
+    with pytest.raises(ArgumentError, match=r"graph disconnected: .* needs input 'other'"):
+        tn.Model(x, y)
+    with pytest.raises(ArgumentError, match=r"inputs \['unused'\] are not used"):
+        tn.Model([x, other, tn.Input((2,), name="unused")], y)
+    with pytest.raises(ArgumentError, match="two layers named 'twin'"):
+        tn.Model(x, L.Dense(1, name="twin")(L.Dense(1, name="twin")(x)))
+    with pytest.raises(ArgumentError, match="a list of tensors"):
+        L.Add()(x)
+    with pytest.raises(ShapeError):
+        L.Conv2D(2, 3)(x)  # images expected, a vector given
+
+
+def test_saving_and_exporting_a_graph_model_are_refused_with_a_clear_error(tmp_path):
+    model = residual_model()
+    with pytest.raises(ArgumentError, match="saving functional model .* not supported yet"):
+        model.save(tmp_path / "m.npz")
+    with pytest.raises(ArgumentError, match="exporting functional model .* not supported yet"):
+        model.export(tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_get_layer_by_name_and_index():
+    model = residual_model()
+    assert model.get_layer(index=0).name == "image"
+    assert model.get_layer(name=model.layers[0].name) is model.layers[0]
+    with pytest.raises(ArgumentError, match="no layer named 'nope'"):
+        model.get_layer("nope")

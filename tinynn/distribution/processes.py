@@ -8,6 +8,7 @@ tinynn's devices are processes: ``mpiexec -n 4`` (or ``srun -n 4``) gives the de
 from __future__ import annotations
 
 import sys
+import time
 
 from ..errors import ArgumentError, DistributedError
 from .communicator import Communicator
@@ -64,14 +65,21 @@ def _join() -> Communicator:
     return communicator
 
 
+#: Seconds an uncaught exception's traceback gets to reach the launcher before MPI_Abort.
+ABORT_GRACE_SECONDS = 1.0
+
+
 def _abort_on_uncaught_exception(communicator: MPICommunicator) -> None:
     """After the usual traceback, an uncaught exception calls MPI_Abort, so that the other
-    ranks do not wait for this one (``python -m mpi4py`` does the same for its scripts)."""
+    ranks do not wait for this one (``python -m mpi4py`` does the same for its scripts). The
+    abort waits ``ABORT_GRACE_SECONDS`` first: it ends the launcher too, which would otherwise
+    drop the traceback it has not yet forwarded (seen on a loaded machine)."""
     previous = sys.excepthook
 
     def hook(kind, value, traceback):
         previous(kind, value, traceback)
         sys.stderr.flush()
+        time.sleep(ABORT_GRACE_SECONDS)
         communicator.abort(1)
     sys.excepthook = hook
 

@@ -323,7 +323,7 @@ class Clock:
 
 def test_progbar_verbose_1_draws_every_true_step_of_evaluate_and_predict(monkeypatch, capsys):
     monkeypatch.setattr(tn.progress, "time", Clock())
-    monkeypatch.setattr(tn.models, "INFERENCE_ACTIVATION_BYTES", 2 * 12 * 4)  # 2 rows a chunk
+    monkeypatch.setattr(tn.models.model, "INFERENCE_ACTIVATION_BYTES", 2 * 12 * 4)  # 2 rows a chunk
     model = small_model()
     x, y = blobs(12)
     model.evaluate(x, y, batch_size=5, verbose=1)

@@ -34,6 +34,11 @@ BAD_ARGUMENTS = [
     ("Dropout seed", lambda: L.Dropout(0.5, seed=-1), "-1"),
     ("Activation", lambda: L.Activation("nope"), "'nope'"),
     ("Input shape", lambda: L.Input((28, 0)), "0"),
+    ("InputLayer batch_size", lambda: L.InputLayer((28,), batch_size=0), "0"),
+    ("InputLayer dtype", lambda: L.InputLayer((28,), dtype="int8"), "'int8'"),
+    ("Reshape target_shape", lambda: L.Reshape((-1, 0)), "(-1, 0)"),
+    ("ZeroPadding2D padding", lambda: L.ZeroPadding2D((1, 2, 3)), "(1, 2, 3)"),
+    ("Concatenate axis", lambda: L.Concatenate(axis=0), "0"),
     ("Dense regularizer", lambda: L.Dense(2, kernel_regularizer="l3"), "'l3'"),
     ("BatchNormalization momentum", lambda: L.BatchNormalization(momentum=1.5), "1.5"),
     ("BatchNormalization epsilon", lambda: L.BatchNormalization(epsilon=0), "0"),
@@ -85,7 +90,9 @@ def test_a_bad_argument_value_is_a_value_error_naming_expected_and_received(call
 def test_every_registered_layer_with_arguments_is_walked():
     walked = {description.split()[0].split("(")[0] for description, *_ in BAD_ARGUMENTS}
     classes = {cls.__name__ for cls in L.REGISTRY.values()}
-    assert classes - walked == {"Flatten"}  # Flatten takes no argument but its name
+    # Flatten and the element-wise merges take no argument but their name
+    assert classes - walked == {"Flatten", "Add", "Subtract", "Multiply", "Average", "Maximum",
+                                "Minimum"}
 
 
 def compiled_model() -> tn.Sequential:

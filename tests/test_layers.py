@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tinynn import activations
 from tinynn.errors import DTypeError, ShapeError, TinyNNError
-from tinynn.layers import Activation, Dense, Flatten, Input
+from tinynn.layers import Activation, Dense, Flatten, Input, InputLayer
 from tinynn.testing import assert_close, floatx
 
 from .helpers import check_layer
@@ -62,7 +62,7 @@ def test_activation_layer_contract(shape, activation, seed):
 
 @given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), seed=seeds)
 def test_input_contract(shape, seed):
-    check_layer(Input(shape), shape, np.random.default_rng(seed))
+    check_layer(InputLayer(shape), shape, np.random.default_rng(seed))
 
 
 def test_dense_contract_with_declared_input_shape(rng):
@@ -238,7 +238,6 @@ def test_input_invalid_shape_rejected(shape):
 
 
 def test_input_wrong_shape(rng):
-    layer = Input((28, 28))
-    layer.build((28, 28), rng)
+    layer = InputLayer((28, 28))
     with pytest.raises(ShapeError, match=r"expected input \(N, 28, 28\), got \(1, 784\)"):
         layer.forward(np.zeros((1, 784)))

@@ -521,7 +521,7 @@ def test_seeded_fit_is_bitwise_the_fit_loop_from_before():
 def memory_capped(monkeypatch, rows):
     """Cap inference at ``rows`` samples per forward of small_model (its largest layer input
     plus output is the first Dense's 4 + 8 = 12 float32 per sample)."""
-    monkeypatch.setattr(tn.models, "INFERENCE_ACTIVATION_BYTES", rows * 12 * 4)
+    monkeypatch.setattr(tn.models.model, "INFERENCE_ACTIVATION_BYTES", rows * 12 * 4)
 
 
 def forward_sizes(model, monkeypatch):

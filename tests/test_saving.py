@@ -116,7 +116,7 @@ def test_round_trip_covers_every_serializable_layer_type(tmp_path):
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     x = np.random.default_rng(0).normal(size=(10, 6, 6, 2)).astype(np.float32)
     model.fit(x, np.arange(10) % 4, epochs=1, verbose=0)
-    assert {type(layer) for layer in model.layers} | {L.Input} == set(L.REGISTRY.values())
+    assert {type(layer) for layer in model.layers} | {L.InputLayer} == set(L.REGISTRY.values())
     model.save(tmp_path / "cnn.npz")
     loaded = tn.models.load_model(tmp_path / "cnn.npz")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

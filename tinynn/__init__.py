@@ -39,9 +39,8 @@ from . import (  # noqa: E402
     tuning,
 )
 from .config import set_random_seed
-from .functional import Model
-from .models import Sequential
-from .node import Input
+from .layers import Input
+from .models import Model, Sequential
 
 __version__ = "0.1.0"
 

@@ -23,6 +23,7 @@ import numpy as np
 from .. import activations, config, initializers, regularizers
 from ..errors import ArgumentError, ShapeError
 from ..initializers import get as get_initializer
+from ..node import Node, SymbolicTensor
 from ..validation import float_array
 
 #: Layer classes by name (tinynn's and Keras's class names, and aliases): the only classes a
@@ -119,7 +120,6 @@ class Layer:
         """On symbolic tensors (``tinynn.Input``, other layers' outputs): record a node and
         return its symbolic output, checking shapes now. On arrays: build (once, from the
         first call's shape) and run in inference mode, as Keras's ``Dense(3)(x)``."""
-        from ..node import Node, SymbolicTensor
         items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         symbolic = [isinstance(item, SymbolicTensor) for item in items]
         if any(symbolic):
@@ -134,7 +134,9 @@ class Layer:
                     + (f" of {len(items)}" if isinstance(inputs, (list, tuple)) else ""))
             if self.name is None:
                 self.name = config.unique_name(snake_case(type(self).__name__))
-            return Node(self, items).output
+            node = Node(self, items)
+            self.inbound_nodes.append(node)
+            return node.output
         arrays = [float_array(item, config.floatx(), f"{self.describe()} input")
                   for item in items]
         if not self.built:

@@ -1,9 +1,10 @@
-"""Input, Flatten and Dense."""
+"""InputLayer (and ``Input``, which makes one), Flatten and Dense."""
 
 import numpy as np
 
-from .. import activations, initializers, ops, regularizers
-from ..errors import DTypeError, ShapeError
+from .. import activations, config, initializers, ops, regularizers
+from ..errors import ArgumentError, DTypeError, ShapeError
+from ..node import Node, SymbolicTensor
 from ..validation import positive_int
 from .base import Layer, register
 
@@ -50,20 +51,28 @@ class ActivationMixin:
 
 
 @register
-class Input(Layer):
-    """Declares the model's input shape (batch excluded); identity otherwise.
-
-    ``Sequential([Input((28, 28)), Flatten(), ...])`` is the same as giving
-    ``input_shape=(28, 28)`` to the first layer. Not listed in ``summary()``, as in Keras.
-    """
+class InputLayer(Layer):
+    """The layer behind a model input: it declares the shape of one sample (batch excluded)
+    and passes its input through. ``Input(shape)`` makes one and returns its symbolic output.
+    Functional models list it first among their layers (as Keras); Sequential models and
+    ``summary`` tables of them do not."""
 
     keras_name = "InputLayer"
 
-    def __init__(self, shape: tuple, name: str | None = None):
+    def __init__(self, shape: tuple, name: str | None = None, batch_size: int | None = None,
+                 dtype: str | None = None):
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         for dim in shape:
             positive_int(dim, "Input shape dimension")
+        if batch_size is not None:
+            positive_int(batch_size, "Input batch_size")
+        if dtype is not None and dtype not in ("float32", "float64"):
+            raise ArgumentError(f"Input dtype expected 'float32', 'float64' or None, got {dtype!r}")
         super().__init__(name=name, input_shape=shape)
+        self.batch_size, self.dtype = batch_size, dtype
+        self.input_shape, self.built = shape, True
+        self.output_tensor = SymbolicTensor(shape, dtype or config.floatx(), self, 0, 0)
+        self.inbound_nodes.append(Node.of_input(self, self.output_tensor))
 
     def forward(self, x, training=False):
         self.check_input(x)
@@ -76,7 +85,14 @@ class Input(Layer):
         return {"name": self.name, "shape": list(self.declared_input_shape)}
 
 
-InputLayer = Input
+def Input(shape, batch_size: int | None = None, dtype: str | None = None,  # noqa: N802
+          name: str | None = None) -> SymbolicTensor:
+    """A symbolic model input for samples of ``shape`` (batch excluded), as ``keras.Input``:
+    call layers on it, then ``Model(inputs, outputs)``; or put it first in a ``Sequential``.
+    ``batch_size`` is recorded (batches of any size run), ``dtype`` defaults to floatx."""
+    layer = InputLayer(shape, name=name or config.unique_name("input_layer"),
+                       batch_size=batch_size, dtype=dtype)
+    return layer.output_tensor
 
 
 @register

@@ -3,17 +3,14 @@ Minimum and Concatenate, and their functional forms (``add([a, b])`` is ``Add()(
 
 A merge layer's ``build``, ``compute_output_shape`` and ``forward`` take lists (one entry per
 input, batch excluded in shapes), and ``backward(dy)`` returns a list of gradients in the same
-order. The functional engine (``tinynn.functional``) passes lists to layers with
+order. The graph engine (``tinynn.models.Model``) passes lists to layers with
 ``takes_list = True``.
-
-Not yet in the layer registry: models using them cannot be saved (refused with an error naming
-the class) until functional models can be; they train, predict and check gradients.
 """
 
 import numpy as np
 
 from ..errors import ArgumentError, ShapeError
-from .base import Layer
+from .base import Layer, register
 
 
 class Merge(Layer):
@@ -51,6 +48,7 @@ class Merge(Layer):
         return self.gradients(xs, y, dy)
 
 
+@register
 class Add(Merge):
     """The sum of the inputs. Shapes: (N, *s) each -> (N, *s)."""
 
@@ -63,6 +61,7 @@ class Add(Merge):
         return [dy] * len(xs)
 
 
+@register
 class Subtract(Merge):
     """``a - b`` of exactly two inputs. Shapes: (N, *s) each -> (N, *s)."""
 
@@ -76,6 +75,7 @@ class Subtract(Merge):
         return [dy, -dy]
 
 
+@register
 class Multiply(Merge):
     """The element-wise product of the inputs. Shapes: (N, *s) each -> (N, *s)."""
 
@@ -89,6 +89,7 @@ class Multiply(Merge):
                 for i in range(len(xs))]
 
 
+@register
 class Average(Merge):
     """The mean of the inputs. Shapes: (N, *s) each -> (N, *s)."""
 
@@ -113,6 +114,7 @@ class _Extremum(Merge):
         return [np.where(chosen == i, dy, np.zeros((), dy.dtype)) for i in range(len(xs))]
 
 
+@register
 class Maximum(_Extremum):
     """The element-wise maximum of the inputs. Shapes: (N, *s) each -> (N, *s)."""
 
@@ -123,6 +125,7 @@ class Maximum(_Extremum):
         return _reduce(np.maximum, xs)
 
 
+@register
 class Minimum(_Extremum):
     """The element-wise minimum of the inputs. Shapes: (N, *s) each -> (N, *s)."""
 
@@ -133,6 +136,7 @@ class Minimum(_Extremum):
         return _reduce(np.minimum, xs)
 
 
+@register
 class Concatenate(Layer):
     """Join the inputs along ``axis`` (counted with the batch axis, as Keras: -1 is the last;
     0, the batch axis, is refused). Shapes: (N, *s_i) with equal sizes except on ``axis`` ->

@@ -1,8 +1,4 @@
-"""Reshape and ZeroPadding2D: layers that move values without arithmetic.
-
-Not yet in the layer registry: models using them cannot be saved or exported (refused with an
-error naming the class) until their ONNX exporters and Keras-file support land.
-"""
+"""Reshape and ZeroPadding2D: layers that move values without arithmetic."""
 
 import math
 
@@ -10,10 +6,11 @@ import numpy as np
 
 from ..errors import ArgumentError, ShapeError
 from ..validation import non_negative_int
-from .base import Layer
+from .base import Layer, register
 from .spatial import check_images
 
 
+@register
 class Reshape(Layer):
     """Reshape each sample to ``target_shape`` (C order, as Keras); one entry may be -1.
 
@@ -74,6 +71,7 @@ def _padding_pairs(padding) -> tuple:
                             f"pairs of non-negative ints, got {padding!r}") from None
 
 
+@register
 class ZeroPadding2D(Layer):
     """Add rows and columns of zeros around NHWC images.
 

@@ -23,7 +23,7 @@ from ..layers.base import plain
 def keras_layers() -> dict[str, type]:
     """Keras class name (and alias) -> tinynn class, for every registered layer Keras has."""
     return {name: cls for name, cls in layers.REGISTRY.items()
-            if cls.keras_name is not None and cls is not layers.Input}
+            if cls.keras_name is not None and cls is not layers.InputLayer}
 
 
 _INPUT_KEYS = ("batch_shape", "batch_input_shape")  # Keras 3, Keras 2

@@ -18,45 +18,153 @@ from ..errors import ArgumentError, CheckpointError, TinyNNError
 
 # -- architecture -------------------------------------------------------------------------------
 def model_config(model) -> dict:
-    """``{"class_name": "Sequential", "config": {...}}`` for a built model."""
-    for layer in model.layers:
+    """``{"class_name": "Sequential" or "Functional", "config": {...}}`` for a built model.
+
+    A functional config lists every layer (input layers included, in ``model.layers`` order)
+    with its ``inbound_nodes``: one entry per call in this model, each the list of
+    ``[layer name, node index, tensor index]`` of its inputs (node indices count the layer's
+    calls in this model), and the ``input_layers`` and ``output_layers`` as such triples."""
+    _check_registered(model.layers)
+    if not _is_functional(model):
+        return {"class_name": "Sequential", "config": {
+            "name": model.name, "seed": model.seed, "input_shape": list(model.input_shape),
+            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                       for layer in model.layers]}}
+    index = _node_indices(model)
+
+    def ref(tensor) -> list:
+        node = tensor.node
+        return [node.layer.name, index[id(node)], 0]
+
+    calls = {layer.name: [] for layer in model.layers}
+    for node in [t.node for t in model.inputs] + model.nodes:
+        if not node.is_input:
+            calls[node.layer.name].append([ref(t) for t in node.inputs])
+    return {"class_name": "Functional", "config": {
+        "name": model.name, "seed": model.seed,
+        "layers": [{"class_name": type(layer).__name__, "name": layer.name,
+                    "config": layer.get_config(), "inbound_nodes": calls[layer.name]}
+                   for layer in model.layers],
+        "input_layers": [ref(t) for t in model.inputs],
+        "output_layers": [ref(t) for t in model.outputs]}}
+
+
+def _is_functional(model) -> bool:
+    from ..models import Sequential  # models imports saving: import at call time
+    return not isinstance(model, Sequential)
+
+
+def _check_registered(model_layers: list) -> None:
+    for layer in model_layers:
         if layers.REGISTRY.get(type(layer).__name__) is not type(layer):
             raise CheckpointError(
                 f"cannot save layer {layer.name!r} of type {type(layer).__name__}: a model file "
                 f"can name only registered layers {sorted(layers.REGISTRY)}; register the class "
                 "(tinynn.layers.register), or save the weights alone with save_weights and "
                 "rebuild the model in code")
-    return {"class_name": "Sequential", "config": {
-        "name": model.name, "seed": model.seed, "input_shape": list(model.input_shape),
-        "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
-                   for layer in model.layers]}}
+
+
+def _node_indices(model) -> dict[int, int]:
+    """Each node's index among its layer's calls in this model (its position in file
+    configs), by ``id(node)``."""
+    counts: dict = {}
+    index = {}
+    for node in sorted([t.node for t in model.inputs] + model.nodes,
+                       key=lambda n: (id(n.layer), n.index)):
+        index[id(node)] = counts.get(node.layer, 0)
+        counts[node.layer] = index[id(node)] + 1
+    return index
 
 
 def model_from_config(config: dict, shapes: dict[str, tuple]):
-    """Build the Sequential model ``config`` describes.
+    """Build the Sequential or functional model ``config`` describes.
 
     ``shapes`` maps each weight name the file declares (``"dense/kernel"``, in Keras's order)
     to its shape: a layer that would create an undeclared weight, or one of another shape, is
-    refused before that weight is allocated (``Sequential.build``'s ``weight_shapes``).
+    refused before that weight is allocated (``Model.build``'s ``weight_shapes``).
     """
-    from ..models import Sequential  # models imports saving: import at call time
+    from ..models import Model, Sequential  # models imports saving: import at call time
 
-    if config["class_name"] != "Sequential":
-        raise ArgumentError(f"model class {config['class_name']!r}, expected 'Sequential'")
+    kind = config["class_name"]
+    if kind not in ("Sequential", "Functional"):
+        raise ArgumentError(f"model class {kind!r}, expected 'Sequential' or 'Functional'")
     config = config["config"]
-    model = Sequential(name=config["name"], seed=config["seed"])
-    model.add(layers.Input(tuple(config["input_shape"])))
-    for entry in config["layers"]:
-        cls = layers.REGISTRY.get(entry["class_name"])
-        if cls is None:
-            raise ArgumentError(f"unknown layer type {entry['class_name']!r}: expected one of "
-                                f"tinynn's layers {sorted(layers.REGISTRY)}")
-        model.add(cls.from_config(entry["config"]))
+    if kind == "Sequential":
+        model = Sequential(name=config["name"], seed=config["seed"])
+        model.add(layers.Input(tuple(config["input_shape"])))
+        for entry in config["layers"]:
+            model.add(_layer_from_entry(entry))
+    else:
+        inputs, outputs = replay_calls(config["layers"], config["input_layers"],
+                                       config["output_layers"], _layer_from_entry)
+        model = Model(inputs, outputs, name=config["name"], seed=config["seed"])
     by_layer: dict[str, list[tuple]] = {}
     for name, shape in shapes.items():
         by_layer.setdefault(name.rsplit("/", 1)[0], []).append(tuple(shape))
     model.build(weight_shapes=by_layer)
     return model
+
+
+def _layer_from_entry(entry: dict):
+    cls = layers.REGISTRY.get(entry["class_name"])
+    if cls is None:
+        raise ArgumentError(f"unknown layer type {entry['class_name']!r}: expected one of "
+                            f"tinynn's layers {sorted(layers.REGISTRY)}")
+    return cls.from_config(entry["config"])
+
+
+def replay_calls(entries: list, input_refs: list, output_refs: list, make_layer) -> tuple:
+    """Recreate a functional graph from its layer entries (each with ``name`` and
+    ``inbound_nodes``: per call, its inputs as ``[layer, node, tensor]``): make each layer with
+    ``make_layer(entry)`` and call it on the tensors its calls name, in passes, each layer's
+    calls in order. Returns the input and output tensors ``input_refs``/``output_refs`` name.
+    ArgumentError for a duplicate name, a reference to a missing call, or calls that can never
+    run (a cycle)."""
+    made, pending, produced = {}, [], {}
+    for entry in entries:
+        name = entry["name"]
+        if name in made:
+            raise ArgumentError(f"two layers named {name!r} in the model config")
+        layer = made[name] = make_layer(entry)
+        if layer.name != name:
+            raise ArgumentError(f"layer entry {name!r} holds a layer named {layer.name!r}")
+        if isinstance(layer, layers.InputLayer):
+            produced[(name, 0)] = layer.output_tensor
+        pending.extend((layer, k, calls) for k, calls in enumerate(entry["inbound_nodes"]))
+    while pending:
+        waiting = []
+        for layer, k, calls in pending:
+            refs = [tuple(ref[:2]) for ref in calls]
+            if (layer.name, k - 1) in produced or k == 0 and (layer.name, 0) not in produced:
+                if refs and all(ref in produced for ref in refs):
+                    tensors = [produced[ref] for ref in refs]
+                    produced[(layer.name, k)] = layer(tensors if layer.takes_list else
+                                                      _single(tensors, layer))
+                    continue
+            waiting.append((layer, k, calls))
+        if len(waiting) == len(pending):
+            missing = sorted({tuple(ref[:2]) for _, _, calls in waiting for ref in calls
+                              if tuple(ref[:2]) not in produced})
+            raise ArgumentError(f"the model config's calls cannot all run: calls of "
+                                f"{sorted({layer.name for layer, _, _ in waiting})} wait for "
+                                f"{missing}")
+        pending = waiting
+    return ([_produced(produced, ref, "input_layers") for ref in input_refs],
+            [_produced(produced, ref, "output_layers") for ref in output_refs])
+
+
+def _single(tensors: list, layer):
+    if len(tensors) != 1:
+        raise ArgumentError(f"layer {layer.name!r} takes one input, the config gives "
+                            f"{len(tensors)}")
+    return tensors[0]
+
+
+def _produced(produced: dict, ref, what: str):
+    key = tuple(ref[:2])
+    if key not in produced:
+        raise ArgumentError(f"{what} names {list(key)}, which no call in the config produces")
+    return produced[key]
 
 
 # -- compile settings ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ What each becomes (NCHW: the graph holds the value channels first):
   sqrt(moving_variance + epsilon), shift = beta - moving_mean * scale); any axis.
 - Flatten: back to NHWC if needed, then Flatten(axis=1): the C-order flattening of tinynn, so
   the following Dense needs no permuted weights.
-- Dropout, Input: nothing (Dropout is the identity in inference).
+- Dropout, InputLayer: nothing (Dropout is the identity in inference).
 - Activations: Relu, Sigmoid, Tanh, Softmax (over the channels: axis 1 on NCHW values, else
   the last axis), Elu, Selu (Keras's alpha and scale), LeakyRelu (alpha 0.2), Softplus;
   gelu as 0.5 x (1 + erf(x / sqrt(2))) (Div, Erf, Add, Mul, Mul: the exact form, which ONNX
@@ -43,7 +43,7 @@ from ...layers import (
     Dropout,
     Flatten,
     GlobalAveragePooling2D,
-    Input,
+    InputLayer,
     MaxPooling2D,
 )
 from .graph import Graph, Tensor
@@ -201,7 +201,7 @@ def _activation_layer(graph: Graph, layer: Activation, x: Tensor) -> Tensor:
 
 
 LAYERS = {
-    Input: _pass_through,
+    InputLayer: _pass_through,
     Dropout: _pass_through,
     Dense: _dense,
     Conv2D: _conv2d,

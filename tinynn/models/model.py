@@ -1,14 +1,25 @@
-"""``Sequential``: a stack of layers trained as Keras trains it.
+"""``Model``: a graph of layer calls trained as Keras trains it: tinynn's one engine.
+
+``Model(inputs, outputs)`` is Keras's functional API; ``Sequential`` (sequential.py) is a chain
+of the same graph. Forward runs the calls (``nodes``) in a deterministic topological order
+(graph.py) and keeps each call's cache on its node, so a shared layer (one instance called at
+several places) runs backward once per call with its own values. Backward walks the nodes in
+reverse with a gradient table keyed by tensor: where a tensor feeds several calls their
+gradients are added there, and nowhere else; a shared layer's gradients (each ``backward``
+overwrites ``grads``) are summed over its calls by the engine. A call computes an input
+gradient only when a parameter upstream (or the caller) needs it.
 
 After ``build``, every trainable weight lives in one contiguous buffer (``model.parameters``)
 and every gradient in a second one of the same layout (``model.gradients``); each layer's
 ``params[k]`` and ``grads[k]`` are views into them. An optimizer step is therefore one pass over
 one buffer, and sees only trainable weights. Non-trainable weights (layer ``state``) live in a
-third buffer (``model.states``).
+third buffer (``model.states``). A model whose layers were built by another model (a
+sub-model: feature extraction) shares that model's arrays: it predicts and computes gradients,
+and training it is refused.
 
-Randomness: ``Sequential(seed=s)`` spawns three child Generators from ``SeedSequence(s)``, in this
-order: weight initialisation, dropout masks, shuffling. With ``seed=None`` the seed is drawn from
-the source that ``tinynn.set_random_seed`` resets. NumPy's global RNG is never used.
+Randomness: ``seed=s`` spawns three child Generators from ``SeedSequence(s)``, in this order:
+weight initialisation, dropout masks, shuffling. With ``seed=None`` the seed is drawn from the
+source that ``tinynn.set_random_seed`` resets. NumPy's global RNG is never used.
 """
 
 from __future__ import annotations
@@ -17,20 +28,20 @@ import math
 
 import numpy as np
 
-from . import config, denormals, loops, losses, optimizers, saving
-from .activations import Softmax
-from .batching import EpochIterator
-from .callbacks import CallbackList, History
-from .distribution import active_communicator, replicas
-from .errors import ArgumentError, NonFiniteLossError, NotCompiledError, ShapeError
-from .interrupt import InterruptGuard
-from .layers.base import Layer, snake_case
-from .layers.core import Input
-from .node import InputLayer, SymbolicTensor
-from .progress import resolve_verbose
-from .summary import summary_lines
-from .validation import batch_size as check_batch_size
-from .validation import float_array, non_negative_int, real_in_range, same_length
+from .. import config, denormals, loops, losses, optimizers, saving
+from ..activations import Softmax
+from ..batching import EpochIterator
+from ..callbacks import CallbackList, History
+from ..distribution import active_communicator, replicas
+from ..errors import ArgumentError, NonFiniteLossError, NotCompiledError, ShapeError
+from ..interrupt import InterruptGuard
+from ..layers.base import Layer
+from ..layers.core import InputLayer
+from ..progress import resolve_verbose
+from ..summary import summary_lines
+from ..validation import batch_size as check_batch_size
+from ..validation import float_array, non_negative_int, real_in_range, same_length
+from .graph import graph_nodes, keras_layer_order, tensor_list
 
 _ALIGN = 16  # parameter offsets are multiples of 16 elements (64 bytes in float32)
 #: evaluate/predict split a step's batch into chunks so that one layer's input and output together
@@ -40,26 +51,45 @@ INFERENCE_ACTIVATION_BYTES = 128 * 2**20
 _METRIC_NAMES = ("accuracy", "acc")
 
 
-class Sequential:
-    """A linear stack of layers.
+class InputBatch:
+    """The arrays of a model with several inputs, sliced together by rows (``len``,
+    ``[rows]``), so the batch loops treat them as one array."""
 
-    Parameters: ``layers`` (optional list, first may be ``Input``), ``name``, ``seed`` (int or
-    None). Input shape: (N, *input_shape). Output shape: (N, *output_shape).
+    def __init__(self, arrays: list[np.ndarray]):
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    def __getitem__(self, rows) -> InputBatch:
+        return InputBatch([a[rows] for a in self.arrays])
+
+
+class Model:
+    """A model of layer calls from ``inputs`` (a symbolic tensor from ``tinynn.Input``, or a
+    list or dict of them) to ``outputs`` (one symbolic tensor).
+
+    ``x`` is an array (one input), or a list in input order or a dict by input name. Output:
+    (N, *outputs.shape[1:]). ``layers`` lists every layer, input layers first, in Keras's order.
     """
 
-    def __init__(self, layers: list[Layer] | None = None, name: str = "sequential",
+    def __init__(self, inputs=None, outputs=None, name: str = "functional",
                  seed: int | None = None):
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ArgumentError("Sequential seed expected a non-negative int or None, got "
-                                f"{seed!r}")
+            raise ArgumentError(f"{type(self).__name__} seed expected a non-negative int or "
+                                f"None, got {seed!r}")
         self.name = name
         self.seed = config.draw_seed() if seed is None else seed
         children = np.random.SeedSequence(self.seed).spawn(3)
         self.rngs = dict(zip(("init", "dropout", "shuffle"), map(np.random.default_rng, children)))
-        self.layers: list[Layer] = []
-        self.input_shape: tuple | None = None
+        self.inputs: list = []
+        self.outputs: list = []
+        self.nodes: list = []
+        self._graph_layers: list[Layer] = []
+        self.input_shape = None
         self.output_shape: tuple | None = None
         self.built = False
+        self.shares_weights = False
         self.optimizer: optimizers.Optimizer | None = None
         self.loss: losses.Loss | None = None
         self.metrics: list[str] = []
@@ -68,103 +98,102 @@ class Sequential:
         self.parameters = self.gradients = self.states = None
         self.layout: dict[str, tuple[slice, tuple]] = {}
         self.state_layout: dict[str, tuple[slice, tuple]] = {}
-        for layer in layers or []:
-            self.add(layer)
+        if inputs is not None or outputs is not None:
+            self._set_graph(tensor_list(inputs, "inputs"), tensor_list(outputs, "outputs"))
 
-    # -- construction --------------------------------------------------------------------------
-    def add(self, layer: Layer) -> None:
-        """Append a layer (or an ``Input`` declaring the input shape) before the model is built."""
-        if isinstance(layer, SymbolicTensor) and isinstance(layer.history[0], InputLayer):
-            if self.layers:  # Sequential([tinynn.Input(shape), ...]), keras.io's idiom
-                raise ArgumentError("Input must come first in a Sequential model")
-            self.input_shape = layer.sample_shape
-            return
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add expected a Layer, got {type(layer).__name__}")
-        if self.built:
-            raise RuntimeError(f"cannot add {layer!r} to the built model {self.name!r}: "
-                              "add every layer before build, fit or summary")
-        if isinstance(layer, Input) or (not self.layers and layer.declared_input_shape):
-            if self.layers:
-                raise ArgumentError("Input must come first in a Sequential model")
-            self.input_shape = layer.declared_input_shape
-            if isinstance(layer, Input):
-                return
-        if layer.name is None:
-            layer.name = self._unique_name(snake_case(type(layer).__name__))
-        elif any(other.name == layer.name for other in self.layers):
-            raise ArgumentError(f"layer name {layer.name!r} is already used in {self.name!r}")
-        self.layers.append(layer)
+    # -- the graph -----------------------------------------------------------------------------
+    def _set_graph(self, inputs: list, outputs: list) -> None:
+        if len(outputs) != 1:
+            raise ArgumentError(f"model {self.name!r} expected one output tensor, got "
+                                f"{len(outputs)}: several outputs are not supported yet")
+        self.inputs, self.outputs = inputs, outputs
+        self.nodes = graph_nodes(inputs, outputs)
+        self._graph_layers = keras_layer_order(inputs, outputs, self.nodes)
+        seen = set()
+        for layer in self._graph_layers:
+            if layer.name in seen:
+                raise ArgumentError(f"model {self.name!r} has two layers named {layer.name!r}: "
+                                    "layer names must be unique")
+            seen.add(layer.name)
+        shapes = [t.sample_shape for t in inputs]
+        self.input_shape = shapes[0] if len(shapes) == 1 else shapes
+        self.output_shape = outputs[0].sample_shape
 
-    def _unique_name(self, base: str) -> str:
-        taken = {layer.name for layer in self.layers}
-        name, i = base, 0
-        while name in taken:
-            i += 1
-            name = f"{base}_{i}"
-        return name
+    @property
+    def layers(self) -> list[Layer]:
+        """Every layer, input layers included, in Keras's order."""
+        return list(self._graph_layers)
 
-    def build(self, input_shape: tuple | None = None,
-              weight_shapes: dict[str, list[tuple]] | None = None) -> None:
-        """Create all weights. ``input_shape`` includes the batch axis, as in Keras
-        (``model.build((None, 28, 28))``); without it, the declared input shape is used.
+    @property
+    def weighted_layers(self) -> list[Layer]:
+        """The layers that compute (input layers excluded), in ``layers`` order."""
+        return [layer for layer in self.layers if not isinstance(layer, InputLayer)]
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer named ``name``, or at ``index`` in ``layers``."""
+        every = self.layers
+        if (name is None) == (index is None):
+            raise ArgumentError("get_layer expected exactly one of name or index")
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, int) or not (
+                    -len(every) <= index < len(every)):
+                raise ArgumentError(f"get_layer index expected an int in [{-len(every)}, "
+                                    f"{len(every)}) for model {self.name!r}, got {index!r}")
+            return every[index]
+        for layer in every:
+            if layer.name == name:
+                return layer
+        raise ArgumentError(f"get_layer expected the name of a layer of model {self.name!r} "
+                            f"({[layer.name for layer in every]}), got {name!r}")
+
+    def build(self, input_shape=None, weight_shapes: dict[str, list[tuple]] | None = None) -> None:
+        """Build every layer not built yet, with the model's initialisation Generator, in graph
+        order, and pack the weights into the model's flat buffers.
 
         ``weight_shapes`` (for loaders: ``{"dense": [(784, 10), (10,)], ...}``, each layer's
         weights in Keras's order) lets layers create only those weights, at those shapes: any
         other is refused before it is allocated, so a file's config cannot make tinynn allocate
-        more than the file holds."""
-        if input_shape is not None:
-            shape = tuple(input_shape)[1:]
-        elif self.input_shape is not None:
-            shape = self.input_shape
-        else:
-            raise ShapeError(f"model {self.name!r} has no input shape: start it with "
-                             "Input(shape), pass input_shape to its first layer, or call fit")
-        if not self.layers:
-            raise ArgumentError(f"model {self.name!r} has no layers to build")
+        more than the file holds. If a layer was built before (by another model), the model
+        shares its arrays instead of packing its own (``shares_weights``)."""
         if self.built:
-            if shape != self.input_shape:
-                raise ShapeError(f"model {self.name!r} was built for inputs {self.input_shape}, "
-                                 f"got {shape}")
             return
-        self.output_shape = self._output_shape_for(shape)
-        for layer in self.layers:
-            if weight_shapes is not None:
-                layer.weight_guard = _declared_only(layer.name,
-                                                    weight_shapes.get(layer.name, []))
-            try:
-                layer.build(shape, self.rngs["init"])
-            finally:
-                layer.weight_guard = None
-            if layer.uses_training_rng:
+        already = [layer for layer in self.weighted_layers if layer.built and layer.weights]
+        for node in self.nodes:
+            layer = node.layer
+            if not layer.built:
+                if weight_shapes is not None:
+                    layer.weight_guard = _declared_only(layer.name,
+                                                        weight_shapes.get(layer.name, []))
+                shapes = [t.sample_shape for t in node.inputs]
+                try:
+                    layer.build(shapes if layer.takes_list else shapes[0], self.rngs["init"])
+                finally:
+                    layer.weight_guard = None
+            if layer.uses_training_rng and not already:
                 layer.rng = self.rngs["dropout"]
-            shape = layer.compute_output_shape(shape)
-        self.input_shape = tuple(input_shape)[1:] if input_shape is not None else self.input_shape
-        self._pack_parameters()
+        self.shares_weights = bool(already)
+        if not self.shares_weights:
+            self._pack_parameters()
         self.built = True
-        if self.optimizer is not None:
+        if self.optimizer is not None and not self.shares_weights:
             self.optimizer.build(self.parameters, self.layout)
-
-    def _output_shape_for(self, shape: tuple) -> tuple:
-        for layer in self.layers:
-            shape = layer.compute_output_shape(shape)
-        return shape
 
     def _pack_parameters(self) -> None:
         """Move every layer's trainable weights into one buffer (and point ``params``/``grads``
         at it and at the gradient buffer), and its non-trainable ones into another."""
-        self.parameters, self.layout = _pack([(layer, layer.params) for layer in self.layers])
+        layers = self.weighted_layers
+        self.parameters, self.layout = _pack([(layer, layer.params) for layer in layers])
         self.gradients = np.zeros_like(self.parameters)
-        for layer in self.layers:
+        for layer in layers:
             for key in layer.grads:
                 where, shape = self.layout[f"{layer.name}/{key}"]
                 layer.grads[key] = self.gradients[where].reshape(shape)
-        self.states, self.state_layout = _pack([(layer, layer.state) for layer in self.layers])
+        self.states, self.state_layout = _pack([(layer, layer.state) for layer in layers])
 
     def named_weights(self) -> dict[str, np.ndarray]:
         """Every weight as ``{"layer/key": view}``, in Keras's order (layer by layer, each
         layer's trainable weights, then its non-trainable ones)."""
-        return {f"{layer.name}/{key}": value for layer in self.layers
+        return {f"{layer.name}/{key}": value for layer in self.weighted_layers
                 for key, value in layer.weights.items()}
 
     def compile(self, optimizer, loss, metrics: list[str] | None = None) -> None:
@@ -177,61 +206,113 @@ class Sequential:
             if metric not in _METRIC_NAMES:
                 raise ArgumentError(f"unknown metric {metric!r}: expected one of {_METRIC_NAMES}")
         self.optimizer, self.loss, self.metrics = optimizer, loss, metrics
-        if self.built:
+        if self.built and not self.shares_weights:
             self.optimizer.build(self.parameters, self.layout)
 
     # -- forward and backward -------------------------------------------------------------------
     @property
     def fuses_softmax(self) -> bool:
-        """True when the loss is a cross-entropy on probabilities and the last layer is a
+        """True when the loss is a cross-entropy on probabilities and the output's layer is a
         softmax: then softmax and loss are computed together from the logits."""
-        last = self.layers[-1]
+        last = self.nodes[-1].layer if self.nodes else None
         return (isinstance(self.loss, losses.Crossentropy) and not self.loss.from_logits
                 and isinstance(getattr(last, "activation", None), Softmax)
                 and hasattr(last, "forward_logits"))
 
-    def forward(self, x: np.ndarray, training: bool = False, logits: bool = False) -> np.ndarray:
-        """The model's output for prepared ``x`` (``prepare``); with ``logits``, the last
-        layer's pre-softmax output. In training, layers keep what ``backward`` needs."""
-        for layer in self.layers[:-1]:
-            x = layer.forward(x, training=training)
-        last = self.layers[-1]
-        return last.forward_logits(x, training) if logits else last.forward(x, training)
+    def forward(self, x, training: bool = False, logits: bool = False) -> np.ndarray:
+        """The model's output for prepared ``x`` (``prepare``: an array, or an ``InputBatch``);
+        with ``logits``, the output layer's pre-softmax values. In training, each call keeps
+        what its ``backward`` needs, on its node."""
+        arrays = x.arrays if isinstance(x, InputBatch) else [x]
+        values = {id(t): a for t, a in zip(self.inputs, arrays)}
+        remaining = self._consumer_counts()
+        last = self.nodes[-1]
+        for node in self.nodes:
+            layer = node.layer
+            args = [values[id(t)] for t in node.inputs]
+            arg = args if layer.takes_list else args[0]
+            if logits and node is last:
+                out = layer.forward_logits(arg, training)
+            else:
+                out = layer.forward(arg, training=training)
+            if training:
+                node.cache, layer._cache = layer._cache, {}
+            values[id(node.output)] = out
+            for t in node.inputs:  # drop what no later call reads
+                remaining[id(t)] -= 1
+                if not remaining[id(t)]:
+                    del values[id(t)]
+        return values[id(self.outputs[0])]
+
+    def _consumer_counts(self) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for node in self.nodes:
+            for t in node.inputs:
+                counts[id(t)] = counts.get(id(t), 0) + 1
+        return counts
 
     def backward(self, dout: np.ndarray, logits: bool = False, input_gradient: bool = False,
                  regularization: bool = True):
         """Fill every layer's grads from d(loss)/d(out), plus the regularizers' gradients if
         ``regularization`` (data-parallel ranks other than 0 leave them to rank 0). Returns
-        d(loss)/d(input) when ``input_gradient``; otherwise None, and no layer computes a
-        gradient nobody uses: the first layer with parameters skips its dx (for the CNN,
-        conv1's col2im) and the parameter-free layers before it are not run backward at all."""
-        first = 0 if input_gradient else next(
-            (i for i, layer in enumerate(self.layers) if layer.params), len(self.layers) - 1)
-        for i, layer in enumerate(self.layers):
-            layer.compute_input_gradient = i > first or input_gradient
-        last = self.layers[-1]
-        grad = last.backward_logits(dout) if logits else last.backward(dout)
-        for layer in reversed(self.layers[first:-1]):
-            grad = layer.backward(grad)
-        for layer in self.layers[:first]:
-            layer.release_cache()  # their backward would only produce d(input)
+        d(loss)/d(input) (a list for several inputs) when ``input_gradient``; otherwise None,
+        and no call computes a gradient nobody uses: for a chain, the first layer with
+        parameters skips its dx (for the CNN, conv1's col2im) and the parameter-free layers
+        before it are not run backward at all."""
+        needs = self._tensors_needing_gradients(input_gradient)
+        table = {id(self.outputs[0]): dout}
+        done: set = set()
+        last = self.nodes[-1]
+        for node in reversed(self.nodes):
+            layer = node.layer
+            layer._cache, node.cache = node.cache, {}
+            dy = table.pop(id(node.output), None)
+            wanted = [id(t) in needs for t in node.inputs]
+            if dy is None or not (layer.params or any(wanted)):
+                layer.release_cache()  # its backward would only produce an unused gradient
+                continue
+            layer.compute_input_gradient = any(wanted)
+            earlier = {k: g.copy() for k, g in layer.grads.items()} if layer in done else {}
+            dx = layer.backward_logits(dy) if logits and node is last else layer.backward(dy)
+            for key, value in earlier.items():  # a shared layer: sum over its calls
+                layer.grads[key] += value
+            done.add(layer)
+            if dx is None:
+                continue
+            for t, g, want in zip(node.inputs, dx if layer.takes_list else [dx], wanted):
+                if want:
+                    table[id(t)] = table[id(t)] + g if id(t) in table else g
         if regularization:
             self._add_regularization_gradients()
-        return grad if input_gradient else None
+        if not input_gradient:
+            return None
+        grads = [table[id(t)] for t in self.inputs]
+        return grads[0] if len(grads) == 1 else grads
+
+    def _tensors_needing_gradients(self, input_gradient: bool) -> set[int]:
+        """Tensors whose gradient some parameter (or the caller) needs: the inputs if asked,
+        and the output of every call with parameters or with such an input."""
+        needs = {id(t) for t in self.inputs} if input_gradient else set()
+        for node in self.nodes:
+            if node.layer.params or any(id(t) in needs for t in node.inputs):
+                needs.add(id(node.output))
+        return needs
 
     def release_caches(self) -> None:
-        """Drop every layer's training-forward values (after a forward without backward)."""
-        for layer in self.layers:
+        """Drop every call's training-forward values (after a forward without backward)."""
+        for node in self.nodes:
+            node.cache = {}
+        for layer in self.weighted_layers:
             layer.release_cache()
 
     def regularization_loss(self) -> float:
         """The sum of the regularizers' penalties on the current weights (Keras adds it to the
         loss it reports and differentiates)."""
-        return float(sum(regularizer(layer.params[key]) for layer in self.layers
+        return float(sum(regularizer(layer.params[key]) for layer in self.weighted_layers
                          for key, regularizer in layer.regularizers.items()))
 
     def _add_regularization_gradients(self) -> None:
-        for layer in self.layers:
+        for layer in self.weighted_layers:
             for key, regularizer in layer.regularizers.items():
                 layer.grads[key] += regularizer.gradient(layer.params[key])
 
@@ -242,7 +323,7 @@ class Sequential:
             return self.loss.logits_per_sample_and_gradient(y, out)
         return self.loss.per_sample(y, out), self.loss.gradient(y, out)
 
-    def compute_loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def compute_loss_and_gradients(self, x, y: np.ndarray) -> tuple[float, np.ndarray]:
         """One forward/backward pass in training mode on prepared arrays; fills
         ``model.gradients``. Returns the batch-mean loss and the output (logits if fused)."""
         fused = self.fuses_softmax
@@ -258,28 +339,51 @@ class Sequential:
 
     # -- input preparation ----------------------------------------------------------------------
     def prepare(self, x, y=None, name: str = "x"):
-        """Validate and cast inputs (and targets) without changing the model; build it if needed.
-        Returns x as floatx (N, *input_shape), and y ready for the loss (or None)."""
-        x = float_array(x, config.floatx(), name)
-        if x.ndim < 2:
-            raise ShapeError(f"{name} expected shape (N, features...), got {x.shape}")
-        if self.input_shape is not None and x.shape[1:] != self.input_shape:
-            raise ShapeError(f"model {self.name!r} expects {name} of shape (N, "
-                             f"{', '.join(map(str, self.input_shape))}), got {x.shape}"
-                             + _layout_hint(x.shape[1:], self.input_shape)
-                             + (" (its input size is fixed once built)" if self.built else ""))
-        output_shape = self._output_shape_for(x.shape[1:])
+        """Validate and cast inputs (an array, a list in input order or a dict by input name)
+        and targets without changing the model; build it if needed. Returns x as floatx (an
+        array, or an ``InputBatch`` for several inputs) and y ready for the loss (or None)."""
+        arrays = self._input_arrays(x, name)
+        for array, tensor in zip(arrays, self.inputs):
+            if array.ndim < 2 or array.shape[1:] != tensor.sample_shape:
+                raise ShapeError(f"model {self.name!r} expects {name} for input {tensor.name!r}"
+                                 f" of shape (N, {', '.join(map(str, tensor.sample_shape))}), "
+                                 f"got {array.shape}")
+            same_length(arrays[0], array, f"{name}[{self.inputs[0].name!r}]",
+                        f"{name}[{tensor.name!r}]")
         if y is not None:
-            same_length(x, np.asarray(y), name, "y")
-            y = self.loss.prepare_targets(y, (len(x), *output_shape))
+            same_length(arrays[0], np.asarray(y), name, "y")
+            y = self.loss.prepare_targets(y, (len(arrays[0]), *self.output_shape))
         if not self.built:
-            self.build((None, *x.shape[1:]))
-        return x, y
+            self.build()
+        return (arrays[0] if len(arrays) == 1 else InputBatch(arrays)), y
+
+    def _input_arrays(self, x, name: str) -> list[np.ndarray]:
+        names = [t.name for t in self.inputs]
+        if isinstance(x, InputBatch):
+            x = x.arrays
+        if isinstance(x, dict):
+            if sorted(x) != sorted(names):
+                raise ArgumentError(f"model {self.name!r} expected {name} keyed by its input "
+                                    f"names {names}, got keys {sorted(x)}")
+            x = [x[n] for n in names]
+        elif not isinstance(x, (list, tuple)) or len(self.inputs) == 1:
+            x = [x]
+        if len(x) != len(self.inputs):
+            raise ArgumentError(f"model {self.name!r} expected {len(self.inputs)} arrays for "
+                                f"its inputs {names}, got {len(x)}")
+        return [float_array(a, config.floatx(), name if len(x) == 1 else f"{name}[{n!r}]")
+                for a, n in zip(x, names)]
 
     def _require_compiled(self, what: str) -> None:
         if self.optimizer is None or self.loss is None:
             raise NotCompiledError(f"{what} needs a compiled model: call model.compile(optimizer, "
                                    "loss, metrics) first")
+
+    def _require_own_weights(self, what: str) -> None:
+        if self.shares_weights:
+            raise ArgumentError(f"{what} needs a model that owns its weights, but {self.name!r} "
+                                "uses layers built by another model (a sub-model): train that "
+                                "model instead")
 
     # -- training -------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
@@ -295,6 +399,7 @@ class Sequential:
         each batch is split across them (see ``tinynn.distribution``).
         """
         self._require_compiled("fit")
+        self._require_own_weights("fit")
         batch_size = check_batch_size(batch_size)
         epochs = non_negative_int(epochs, "epochs")
         initial_epoch = non_negative_int(initial_epoch, "initial_epoch")
@@ -413,14 +518,11 @@ class Sequential:
         return out if filled == len(out) else out[:filled]  # fewer if a callback stopped it
 
     def _inference_rows(self) -> int:
-        """How many samples one inference forward takes at most: so many that no layer's input
-        plus output exceeds ``INFERENCE_ACTIVATION_BYTES`` (e.g. ~1000 images for the reports'
+        """How many samples one inference forward takes at most: so many that no call's inputs
+        plus output exceed ``INFERENCE_ACTIVATION_BYTES`` (e.g. ~1000 images for the reports'
         CNN), at least one."""
-        shape, largest = self.input_shape, 0
-        for layer in self.layers:
-            output = layer.compute_output_shape(shape)
-            largest = max(largest, math.prod(shape) + math.prod(output))
-            shape = output
+        largest = max(sum(math.prod(t.sample_shape) for t in (*node.inputs, node.output))
+                      for node in self.nodes)
         per_sample = largest * np.dtype(config.floatx()).itemsize
         return max(1, INFERENCE_ACTIVATION_BYTES // max(per_sample, 1))
 
@@ -501,7 +603,7 @@ class Sequential:
         saving.load_weights(self, filepath)
 
 
-def load_model(filepath, compile: bool = True) -> Sequential:
+def load_model(filepath, compile: bool = True) -> Model:
     """Rebuild a model saved by ``model.save``, or by Keras in a ``.keras`` or legacy ``.h5``
     file (see ``tinynn.saving.load_model``)."""
     return saving.load_model(filepath, compile=compile)

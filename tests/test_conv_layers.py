@@ -498,7 +498,7 @@ def test_inference_sub_batches_give_the_same_predictions_and_loss(monkeypatch):
     y = np.arange(40) % 10
     whole = model.predict(x, batch_size=40, verbose=0)
     loss, accuracy = model.evaluate(x, y, batch_size=40, verbose=0)
-    monkeypatch.setattr(models_module.model, "INFERENCE_ACTIVATION_BYTES", 1)  # one sample at a time
+    monkeypatch.setattr(models_module.model, "INFERENCE_ACTIVATION_BYTES", 1)  # 1 sample a chunk
     depth = rounding_depth(model)  # the same network, its GEMMs blocked for other batch sizes
     assert_close(model.predict(x, batch_size=40, verbose=0), whole, depth=depth)
     sub_loss, sub_accuracy = model.evaluate(x, y, batch_size=40, verbose=0)

@@ -52,11 +52,18 @@ def _unsupported(what: str, hint: str = "") -> UnsupportedKerasFeatureError:
                                         + (f": {hint}" if hint else ""))
 
 
+FUNCTIONAL = ("Functional", "Model")  # Keras 3 and tf.keras 2.13+, older tf.keras
+
+
+def is_functional(config: dict) -> bool:
+    return config["class_name"] in FUNCTIONAL
+
+
 def sequential_layers(config: dict) -> tuple[str, list[dict]]:
     """The model name and the layer entries of a Keras Sequential config."""
     if config["class_name"] != "Sequential":
         raise _unsupported(f"a Keras {config['class_name']!r} model",
-                           "tinynn builds Sequential models only")
+                           "tinynn builds Sequential and functional models only")
     body = config["config"]
     if isinstance(body, list):  # Keras 2.0's form: the layer list itself
         return "sequential", body
@@ -64,10 +71,82 @@ def sequential_layers(config: dict) -> tuple[str, list[dict]]:
 
 
 def layer_class_names(config: dict) -> list[str]:
-    """The class names of a Sequential config's layers, InputLayer excluded (the order Keras
-    3's weight files follow)."""
+    """The class names of a config's layers in the order Keras 3's weight files follow: a
+    Sequential's without its InputLayer, a functional model's all of them."""
+    if is_functional(config):
+        return [entry["class_name"] for entry in config["config"]["layers"]]
     return [entry["class_name"] for entry in sequential_layers(config)[1]
             if entry["class_name"] != "InputLayer"]
+
+
+def functional_graph(config: dict) -> tuple[str, list, list, list[tuple[str, layers.Layer]]]:
+    """``(name, input tensors, output tensors, [(Keras class name, layer), ...])`` for a Keras
+    functional config (Keras 3's ``__keras_tensor__`` nodes or Keras 2's node lists): every
+    layer made from its entry, its calls replayed in passes (``serialization.replay_calls``);
+    the layer list in the config's order, input layers included."""
+    from .serialization import replay_calls
+
+    body = config["config"]
+    made = []
+
+    def make(entry: dict) -> layers.Layer:
+        layer = _functional_layer(entry["keras"])
+        made.append((entry["keras"]["class_name"], layer))
+        return layer
+
+    entries = [{"name": entry["name"], "keras": entry,
+                "inbound_nodes": [_call_refs(entry["name"], node)
+                                  for node in entry["inbound_nodes"]]}
+               for entry in body["layers"]]
+    inputs, outputs = replay_calls(entries, _ref_list(body["input_layers"]),
+                                   _ref_list(body["output_layers"]), make)
+    return str(body.get("name", "functional")), inputs, outputs, made
+
+
+def _functional_layer(entry: dict) -> layers.Layer:
+    class_name, options = entry["class_name"], dict(entry["config"])
+    options.setdefault("name", entry["name"])
+    if class_name != "InputLayer":
+        return _layer(class_name, options)
+    shape = next((options.pop(key) for key in _INPUT_KEYS if key in options), None)
+    _check_neutral("InputLayer", options, ("name", "dtype", "shape"))
+    if shape is None and "shape" in options:
+        shape = [None, *options["shape"]]
+    if shape is None:
+        raise KeyError(f"InputLayer {entry['name']!r} has no batch_shape")
+    return layers.InputLayer(_input_shape(shape), name=options["name"])
+
+
+def _call_refs(name: str, node) -> list[list]:
+    """The ``[layer, node index, tensor index]`` of one call's inputs, from Keras 3's
+    ``{"args": [...], "kwargs": {}}`` or Keras 2's ``[[layer, node, tensor, kwargs], ...]``."""
+    if isinstance(node, dict):
+        if any(value is not None for value in node.get("kwargs", {}).values()):  # mask=None
+            raise _unsupported(f"layer {name!r} called with arguments {node['kwargs']!r}")
+        args = node["args"]
+        if len(args) != 1:
+            raise _unsupported(f"layer {name!r} called with {len(args)} positional arguments")
+        tensors = args[0] if isinstance(args[0], list) else [args[0]]
+        for tensor in tensors:
+            if tensor.get("class_name") != "__keras_tensor__":
+                raise _unsupported(f"layer {name!r} called on {tensor.get('class_name')!r}")
+        return [list(tensor["config"]["keras_history"]) for tensor in tensors]
+    refs = []
+    for ref in node:
+        if len(ref) > 3 and any(value is not None for value in ref[3].values()):
+            raise _unsupported(f"layer {name!r} called with arguments {ref[3]!r}")
+        refs.append(list(ref[:3]))
+    return refs
+
+
+def _ref_list(value) -> list[list]:
+    """``input_layers``/``output_layers`` as a list of refs (Keras 3 writes one tensor as a
+    flat ``[name, 0, 0]``, several as a list or dict of them)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if value and isinstance(value[0], str):
+        return [value]
+    return list(value)
 
 
 def model_layers(config: dict) -> tuple[str, tuple, list[tuple[str, layers.Layer]]]:
@@ -262,8 +341,10 @@ def _metrics(values: list) -> list[str]:
 
 # -- writing ------------------------------------------------------------------------------------
 def model_config(model) -> dict:
-    """The ``config.json`` Keras 3.15 writes for the same Sequential model (with the compile
-    settings if the model is compiled)."""
+    """The ``config.json`` Keras 3.15 writes for the same Sequential or functional model (with
+    the compile settings if the model is compiled)."""
+    if not hasattr(model, "_stack"):
+        return _functional_config(model)
     dtype = str(model.parameters.dtype)
     batch_shape = [None, *model.input_shape]
     entries = [_entry("InputLayer", {"batch_shape": batch_shape, "dtype": dtype,
@@ -277,6 +358,57 @@ def model_config(model) -> dict:
               "config": {"name": model.name, "trainable": True, "dtype": _policy(dtype),
                          "layers": entries, "build_input_shape": batch_shape},
               "registered_name": None, "build_config": {"input_shape": batch_shape}}
+    if model.optimizer is not None and model.loss is not None:
+        config["compile_config"] = compile_config(model)
+    return config
+
+
+def _functional_config(model) -> dict:
+    """Keras 3's functional config: every layer with its calls in this model, each call's
+    inputs as ``__keras_tensor__`` entries naming ``[layer, node index, tensor index]``."""
+    from .serialization import node_indices
+
+    weights = list(model.named_weights().values())
+    dtype = str(weights[0].dtype) if weights else model.inputs[0].dtype
+    index = node_indices(model)
+    calls: dict[str, list] = {layer.name: [] for layer in model.layers}
+    for node in model.nodes:
+        calls[node.layer.name].append(node)
+
+    def tensor(t) -> dict:
+        return {"class_name": "__keras_tensor__", "config": {
+            "shape": list(t.shape), "dtype": dtype,
+            "keras_history": [t.history[0].name, index[id(t.node)], 0]}}
+
+    entries = []
+    for layer in model.layers:
+        if isinstance(layer, layers.InputLayer):
+            entry = _entry("InputLayer", {"batch_shape": [None, *layer.input_shape],
+                                          "dtype": dtype, "sparse": False, "ragged": False,
+                                          "name": layer.name, "optional": False})
+        else:
+            node = calls[layer.name][0]
+            shapes = [list(t.shape) for t in node.inputs]
+            entry = _layer_entry(layer, None, dtype)
+            if layer.keras_build_config:
+                entry["build_config"] = {"input_shape": shapes if layer.takes_list
+                                         else shapes[0]}
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [
+            {"args": [[tensor(t) for t in node.inputs] if layer.takes_list
+                      else tensor(node.inputs[0])], "kwargs": {}}
+            for node in calls[layer.name]]
+        entries.append(entry)
+
+    def refs(tensors: list):
+        items = [[t.history[0].name, index[id(t.node)], 0] for t in tensors]
+        return items[0] if len(items) == 1 else items
+
+    config = {"module": "keras.src.models.functional", "class_name": "Functional",
+              "config": {"name": model.name, "trainable": True, "layers": entries,
+                         "input_layers": refs(model.inputs),
+                         "output_layers": refs(model.outputs)},
+              "registered_name": "Functional", "build_config": {"input_shape": None}}
     if model.optimizer is not None and model.loss is not None:
         config["compile_config"] = compile_config(model)
     return config
@@ -302,7 +434,7 @@ def _layer_entry(layer, input_shape: tuple, dtype: str) -> dict:
               **{key: _keras_value(getattr(layer, key)) for key in layer.arguments},
               **layer.keras_fixed}
     entry = _entry(class_name, config)
-    if layer.keras_build_config:
+    if layer.keras_build_config and input_shape is not None:
         entry["build_config"] = {"input_shape": [None, *input_shape]}
     return entry
 

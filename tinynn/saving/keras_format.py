@@ -112,7 +112,7 @@ def load_weights(model, path: Path) -> None:
         classes = interpret(source, "the model config", keras_config.layer_class_names,
                              source.config) if source.config else [
             layer.keras_name for layer in model.layers]
-        weights = _read_matching(model, source, classes)
+        weights = _read_matching(model, source, classes, model.layers)
     with InterruptGuard() as guard, guard.critical():
         copy_weights(model, weights)
 
@@ -124,10 +124,9 @@ def load_model(path: Path, compile: bool = True):
         if source.config is None:
             raise CheckpointError(f"{str(path)!r} holds weights only: build the model in code, "
                                   "then call model.load_weights on it")
-        name, input_shape, entries = interpret(source, "the model config",
-                                                keras_config.model_layers, source.config)
-        model = _build(source, name, input_shape, entries)
-        weights = _read_matching(model, source, [class_name for class_name, _ in entries])
+        model, entries = _model(source)
+        weights = _read_matching(model, source, [class_name for class_name, _ in entries],
+                                 [layer for _, layer in entries])
         state = _compile(source, model) if compile and source.compile_config else None
     copy_weights(model, weights)
     if state is not None:
@@ -135,14 +134,28 @@ def load_model(path: Path, compile: bool = True):
     return model
 
 
-def _build(source: KerasFile, name: str, input_shape: tuple, entries: list):
-    """The model of ``entries``, built so that a layer can create only the weights the file
-    holds for it (a config cannot make tinynn allocate more than the file stores)."""
+def _model(source: KerasFile) -> tuple:
+    """The Sequential or functional model the file's config describes, built (``_build``),
+    and its ``[(Keras class name, layer), ...]`` in the order the file's weights follow."""
     from .. import layers
-    from ..models import Sequential  # models imports saving: import at call time
+    from ..models import Model, Sequential  # models imports saving: import at call time
 
-    model = interpret(source, "the model config", lambda: Sequential(
-        [layers.Input(input_shape), *(layer for _, layer in entries)], name=name))
+    if keras_config.is_functional(source.config):
+        name, inputs, outputs, entries = interpret(source, "the model config",
+                                                   keras_config.functional_graph, source.config)
+        model = interpret(source, "the model config", Model, inputs, outputs, name)
+    else:
+        name, input_shape, entries = interpret(source, "the model config",
+                                                keras_config.model_layers, source.config)
+        model = interpret(source, "the model config", lambda: Sequential(
+            [layers.Input(input_shape), *(layer for _, layer in entries)], name=name))
+    _build(source, model, entries)
+    return model, entries
+
+
+def _build(source: KerasFile, model, entries: list) -> None:
+    """Build ``model`` so that a layer can create only the weights the file holds for it (a
+    config cannot make tinynn allocate more than the file stores)."""
     if source.layout == "keras3":
         keys = layer_keys([class_name for class_name, _ in entries])
     else:
@@ -152,14 +165,15 @@ def _build(source: KerasFile, name: str, input_shape: tuple, entries: list):
     shapes = {layer.name: [tuple(array.shape) for array in found.get(file_key, [])]
               for (_, layer), file_key in zip(entries, keys)}
     interpret(source, "the model config", model.build, None, shapes)
-    return model
 
 
-def _read_matching(model, source: KerasFile, class_names: list[str]) -> dict[str, np.ndarray]:
-    """The file's arrays under the model's parameter names, after checking that every one
-    matches (CheckpointMismatchError lists each difference)."""
+def _read_matching(model, source: KerasFile, class_names: list[str],
+                   layers: list) -> dict[str, np.ndarray]:
+    """The file's arrays under the model's parameter names (the file's layers that hold
+    weights matched in order to those of ``layers``), after checking that every one matches
+    (CheckpointMismatchError lists each difference)."""
     dtype = model.parameters.dtype
-    targets = [layer for layer in model.layers if layer.weights]
+    targets = [layer for layer in layers if layer.weights]
     specs, datasets = {}, {}
     for i, file_layer in enumerate(source.weighted_layers(class_names)):
         keys = list(targets[i].weights) if i < len(targets) else []

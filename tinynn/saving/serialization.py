@@ -30,7 +30,7 @@ def model_config(model) -> dict:
             "name": model.name, "seed": model.seed, "input_shape": list(model.input_shape),
             "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                        for layer in model.layers]}}
-    index = _node_indices(model)
+    index = node_indices(model)
 
     def ref(tensor) -> list:
         node = tensor.node
@@ -64,7 +64,7 @@ def _check_registered(model_layers: list) -> None:
                 "rebuild the model in code")
 
 
-def _node_indices(model) -> dict[int, int]:
+def node_indices(model) -> dict[int, int]:
     """Each node's index among its layer's calls in this model (its position in file
     configs), by ``id(node)``."""
     counts: dict = {}

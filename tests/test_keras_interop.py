@@ -245,8 +245,9 @@ LAYER_NORM = {"module": "keras.layers", "class_name": "LayerNormalization",
     (set_option(6, "unheard_of", 1), r"argument unheard_of=1"),
     (lambda config: config["config"]["layers"].insert(3, LAYER_NORM),
      r"Keras layer 'layer_normalization' of type LayerNormalization is not supported"),
-    (lambda config: config.__setitem__("class_name", "Functional"),
-     r"'Functional' model is not supported by tinynn: tinynn builds Sequential models only"),
+    (lambda config: config.__setitem__("class_name", "MySubclassedModel"),
+     r"'MySubclassedModel' model is not supported by tinynn: tinynn builds Sequential and "
+     r"functional models only"),
 ])
 def test_unsupported_keras_layers_and_options_are_named(tmp_path, h5py, edit, match):
     tinynn_model().save(tmp_path / "m.keras")

@@ -34,7 +34,7 @@ from tinynn.errors import (
     NotCompiledError,
     ShapeError,
 )
-from tinynn.layers import REGISTRY, Input
+from tinynn.layers import REGISTRY, InputLayer
 from tinynn.saving.onnx import model_proto
 from tinynn.saving.onnx.layers import ACTIVATIONS, LAYERS
 from tinynn.testing import assert_close, floatx
@@ -256,13 +256,16 @@ def test_onnx_runtime_equals_predict_for_every_layer_and_activation(onnxruntime,
 def test_the_every_layer_models_cover_every_exporter():
     """Every registered layer has an exporter and every activation of tinynn.activations has
     one (a newly registered class without one fails here), and the parity models use them all
-    (Input is the model's declaration, never one of its layers)."""
+    (InputLayer is the model's declaration, never one of its computing layers; the merge,
+    Reshape and ZeroPadding2D layers are in tests/test_onnx_graph.py's graph)."""
     assert set(REGISTRY.values()) <= set(LAYERS)
     activation_classes = {value for value in vars(A).values()
                           if isinstance(value, type) and issubclass(value, A.Activation)}
     assert activation_classes <= set(ACTIVATIONS)
+    from tests.test_onnx_graph import graph_model
     layers = [layer for build in EVERY_LAYER.values() for layer in build().layers]
-    assert {type(layer) for layer in layers} == set(LAYERS) - {Input}
+    layers += graph_model().weighted_layers
+    assert {type(layer) for layer in layers} == set(LAYERS) - {InputLayer}
     used = {type(layer.activation) for layer in layers if hasattr(layer, "activation")}
     assert used == set(ACTIVATIONS) - {A.Activation}  # the base class is Linear's identity
 

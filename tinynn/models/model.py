@@ -366,7 +366,10 @@ class Model:
                 raise ArgumentError(f"model {self.name!r} expected {name} keyed by its input "
                                     f"names {names}, got keys {sorted(x)}")
             x = [x[n] for n in names]
-        elif not isinstance(x, (list, tuple)) or len(self.inputs) == 1:
+        elif len(self.inputs) == 1 and not (isinstance(x, (list, tuple)) and len(x) == 1
+                                            and isinstance(x[0], np.ndarray)):
+            x = [x]  # one input: x is its data (a nested list too), or [array] as Keras takes
+        elif not isinstance(x, (list, tuple)):
             x = [x]
         if len(x) != len(self.inputs):
             raise ArgumentError(f"model {self.name!r} expected {len(self.inputs)} arrays for "
@@ -593,7 +596,7 @@ class Model:
         uses its moving statistics, a float64 model is written in float32. ``verbose`` (None:
         True, as Keras) prints what was written; ``opset_version`` 13 to 21 (default 17); see
         ``tinynn.saving.onnx.export``."""
-        from .saving.onnx import export
+        from ..saving.onnx import export
         export(self, filepath, format=format, verbose=verbose, input_signature=input_signature,
                **kwargs)
 

@@ -34,7 +34,7 @@ from ...errors import ArgumentError, CheckpointError, MissingDependencyError, Sh
 from ..atomic import atomic_write
 from ..checks import check_destination
 from .graph import BATCH_DIM, INPUT_NAME, OUTPUT_NAME, Graph, Tensor, to_model_proto
-from .layers import check_exportable, export_layers
+from .layers import LAYERS, check_exportable, to_channels_last
 
 DEFAULT_OPSET = 17
 OPSETS = range(13, 22)
@@ -77,8 +77,8 @@ def export(model, filepath, format: str = "onnx", verbose: bool | None = None,
                         "format='onnx' takes verbose, input_signature and opset_version")
     path = _destination(filepath)
     onnx = import_onnx()
-    check_exportable(model.layers)
     batch = _batch_from_signature(model, input_signature)
+    check_exportable(model.weighted_layers)
     graph = build_graph(model)
     proto = to_model_proto(onnx, graph, opset, model.name, *_signature(model, batch))
     _check(onnx, proto, graph, model, path)
@@ -86,7 +86,7 @@ def export(model, filepath, format: str = "onnx", verbose: bool | None = None,
         file.write(proto.SerializeToString())
     if verbose is None or verbose:
         weights = sum(array.size for array in graph.weights.values())
-        dtype = model.parameters.dtype
+        dtype = next(iter(model.named_weights().values()), np.zeros(0, np.float32)).dtype
         rounded = "" if dtype == np.float32 else f" (rounded from the model's {dtype})"
         print(f"Saved artifact at '{path}'.")
         print(f"ONNX opset {opset} (IR version {proto.ir_version}), {len(graph.nodes)} nodes, "
@@ -122,17 +122,29 @@ def import_onnx():
     return onnx
 
 
+def input_names(model) -> list[str]:
+    """The ONNX graph's input names: ``"input"`` for one input, else the inputs' names."""
+    return [INPUT_NAME] if len(model.inputs) == 1 else [t.name for t in model.inputs]
+
+
 def build_graph(model) -> Graph:
-    """The graph of a built ``model`` whose layers ``check_exportable`` accepts."""
-    graph = Graph()
-    graph.finish(export_layers(graph, model.layers, Tensor(INPUT_NAME, model.input_shape)))
+    """The graph of a built ``model`` whose layers ``check_exportable`` accepts: its calls in
+    order, each through its layer's exporter."""
+    names = input_names(model)
+    graph = Graph(tuple(names))
+    values = {id(t): Tensor(name, t.sample_shape) for t, name in zip(model.inputs, names)}
+    for node in model.nodes:
+        args = [values[id(t)] for t in node.inputs]
+        values[id(node.output)] = LAYERS[type(node.layer)](
+            graph, node.layer, args if node.layer.takes_list else args[0])
+    graph.finish(to_channels_last(graph, values[id(model.outputs[0])], "output"))
     return graph
 
 
 def model_proto(model, opset: int = DEFAULT_OPSET, batch: int | None = None):
     """The ``onnx.ModelProto`` of a built, exportable ``model`` (what ``export`` writes, before
     its checks); ``batch`` fixes the batch dimension (None: symbolic ``"batch"``)."""
-    check_exportable(model.layers)
+    check_exportable(model.weighted_layers)
     return to_model_proto(import_onnx(), build_graph(model), opset, model.name,
                           *_signature(model, batch))
 
@@ -141,11 +153,13 @@ def _signature(model, batch: int | None) -> tuple[list, list, str]:
     """Input dims, output dims and their description, e.g. "input 'input' float32
     (batch, 28, 28, 1), output 'output' float32 (batch, 10)"."""
     dim = BATCH_DIM if batch is None else batch
-    dims = [dim, *model.input_shape], [dim, *model.output_shape]
+    inputs = [[dim, *t.sample_shape] for t in model.inputs]
+    output = [dim, *model.output_shape]
     text = ", ".join(f"{kind} {name!r} float32 ({', '.join(map(str, shape))})"
-                     for kind, name, shape in zip(("input", "output"), (INPUT_NAME, OUTPUT_NAME),
-                                                  dims))
-    return *dims, text
+                     for kind, name, shape in zip(
+                         ["input"] * len(inputs) + ["output"],
+                         [*input_names(model), OUTPUT_NAME], [*inputs, output]))
+    return inputs, output, text
 
 
 def _check_format(format) -> None:
@@ -184,6 +198,9 @@ def _batch_from_signature(model, input_signature) -> int | None:
     if input_signature is None:
         model.require_built("export")
         return None
+    if len(model.inputs) > 1:
+        raise ArgumentError(f"export input_signature is for models of one input; model "
+                            f"{model.name!r} has {len(model.inputs)}: export without it")
     spec = input_signature
     if isinstance(spec, (list, tuple)) and len(spec) == 1 and hasattr(spec[0], "shape"):
         spec = spec[0]

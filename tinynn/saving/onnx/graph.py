@@ -37,10 +37,11 @@ class Node(NamedTuple):
 class Graph:
     """Nodes in execution order, one output each, and named float32 initializers."""
 
-    def __init__(self):
+    def __init__(self, input_names: tuple[str, ...] = (INPUT_NAME,)):
         self.nodes: list[Node] = []
         self.weights: dict[str, np.ndarray] = {}
-        self._taken = {INPUT_NAME, OUTPUT_NAME}
+        self.input_names = tuple(input_names)
+        self._taken = {*input_names, OUTPUT_NAME}
 
     def _unique(self, name: str) -> str:
         candidate, i = name, 0
@@ -56,6 +57,12 @@ class Graph:
         name = self._unique(name)
         with np.errstate(over="ignore"):
             self.weights[name] = np.ascontiguousarray(array, dtype=np.float32)
+        return name
+
+    def ints(self, name: str, values) -> str:
+        """Add ``values`` as an int64 initializer (a shape or pads operand); returns its name."""
+        name = self._unique(name)
+        self.weights[name] = np.asarray(values, dtype=np.int64)
         return name
 
     def scalar(self, value: float) -> str:
@@ -75,8 +82,8 @@ class Graph:
     def finish(self, result: Tensor) -> None:
         """Make ``result`` the graph output ``OUTPUT_NAME``: rename the node that computes it,
         or add an Identity when the model computes nothing (e.g. only Dropout)."""
-        if result.name == INPUT_NAME:
-            self.nodes.append(Node("Identity", [INPUT_NAME], OUTPUT_NAME, {}))
+        if result.name in self.input_names:
+            self.nodes.append(Node("Identity", [result.name], OUTPUT_NAME, {}))
             return
         last = self.nodes[-1]
         if last.output != result.name:
@@ -88,20 +95,22 @@ class Graph:
 def to_model_proto(onnx, graph: Graph, opset: int, name: str, input_dims: list,
                    output_dims: list, signature: str):
     """The ``onnx.ModelProto`` of ``graph`` (``onnx`` is the imported module) for the model
-    ``name``: input ``INPUT_NAME`` and output ``OUTPUT_NAME``, float32 of ``input_dims`` and
-    ``output_dims`` (a string is a symbolic dimension) described by ``signature``;
+    ``name``: inputs ``graph.input_names`` and output ``OUTPUT_NAME``, float32 of
+    ``input_dims`` (one list of dims per input) and ``output_dims`` (a string is a symbolic
+    dimension) described by ``signature``;
     default-domain ``opset``, in the oldest IR version that carries it (opset 17: IR 8), so
     older runtimes read the file too."""
     from ... import __version__
 
     helper, float32 = onnx.helper, onnx.TensorProto.FLOAT
-    doc = f"tinynn Sequential {name!r}: {signature}; inference only"
+    doc = f"tinynn model {name!r}: {signature}; inference only"
     nodes = [helper.make_node(node.op_type, node.inputs, [node.output], name=node.output,
                               **node.attributes) for node in graph.nodes]
     initializers = [onnx.numpy_helper.from_array(array, key)
                     for key, array in graph.weights.items()]
     body = helper.make_graph(nodes, name,
-                             [helper.make_tensor_value_info(INPUT_NAME, float32, input_dims)],
+                             [helper.make_tensor_value_info(input, float32, dims)
+                              for input, dims in zip(graph.input_names, input_dims)],
                              [helper.make_tensor_value_info(OUTPUT_NAME, float32, output_dims)],
                              initializer=initializers, doc_string=doc)
     opsets = [helper.make_opsetid("", opset)]

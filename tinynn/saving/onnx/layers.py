@@ -20,6 +20,11 @@ What each becomes (NCHW: the graph holds the value channels first):
 - Flatten: back to NHWC if needed, then Flatten(axis=1): the C-order flattening of tinynn, so
   the following Dense needs no permuted weights.
 - Dropout, InputLayer: nothing (Dropout is the identity in inference).
+- Reshape: back to NHWC if needed, then Reshape to (0: the batch, *target_shape).
+- ZeroPadding2D: Pad with zeros, in whichever layout the value is.
+- Add, Average, Maximum, Minimum: Sum, Mean, Max, Min over the inputs; Subtract: Sub;
+  Multiply: Mul folded over the inputs; all in one layout (NCHW if any input is).
+- Concatenate: the inputs in NHWC, then Concat on the layer's axis.
 - Activations: Relu, Sigmoid, Tanh, Softmax (over the channels: axis 1 on NCHW values, else
   the last axis), Elu, Selu (Keras's alpha and scale), LeakyRelu (alpha 0.2), Softplus;
   gelu as 0.5 x (1 + erf(x / sqrt(2))) (Div, Erf, Add, Mul, Mul: the exact form, which ONNX
@@ -36,15 +41,24 @@ from ... import activations as A
 from ...errors import ArgumentError
 from ...layers import (
     Activation,
+    Add,
+    Average,
     AveragePooling2D,
     BatchNormalization,
+    Concatenate,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
     GlobalAveragePooling2D,
     InputLayer,
+    Maximum,
     MaxPooling2D,
+    Minimum,
+    Multiply,
+    Reshape,
+    Subtract,
+    ZeroPadding2D,
 )
 from .graph import Graph, Tensor
 
@@ -200,6 +214,55 @@ def _activation_layer(graph: Graph, layer: Activation, x: Tensor) -> Tensor:
     return activation(graph, layer, x)
 
 
+def _reshape(graph: Graph, layer: Reshape, x: Tensor) -> Tensor:
+    x = to_channels_last(graph, x, layer.name)
+    shape = graph.ints(f"{layer.name}/shape", [0, *layer.target_shape])  # 0: keep the batch
+    y = graph.node("Reshape", [x.name, shape], f"{layer.name}/Reshape")
+    return Tensor(y, layer.compute_output_shape(x.shape))
+
+
+def _zero_padding2d(graph: Graph, layer: ZeroPadding2D, x: Tensor) -> Tensor:
+    (top, bottom), (left, right) = layer.padding
+    pads = ([0, 0, top, left, 0, 0, bottom, right] if x.channels_first  # N C H W starts, ends
+            else [0, top, left, 0, 0, bottom, right, 0])                # N H W C
+    y = graph.node("Pad", [x.name, graph.ints(f"{layer.name}/pads", pads)],
+                   f"{layer.name}/Pad")
+    return x._replace(name=y, shape=layer.compute_output_shape(x.shape))
+
+
+def _one_layout(graph: Graph, xs: list[Tensor], prefix: str) -> list[Tensor]:
+    """The inputs of a merge in one layout: channels first if any image among them is."""
+    to = to_channels_first if any(x.channels_first for x in xs) else to_channels_last
+    return [to(graph, x, f"{prefix}/input_{i}") for i, x in enumerate(xs)]
+
+
+def _variadic(op_type: str):
+    """Add (Sum), Average (Mean), Maximum (Max), Minimum (Min): one n-ary ONNX operator."""
+    def export(graph: Graph, layer, xs: list[Tensor]) -> Tensor:
+        xs = _one_layout(graph, xs, layer.name)
+        y = graph.node(op_type, [x.name for x in xs], f"{layer.name}/{op_type}")
+        return xs[0]._replace(name=y)
+    return export
+
+
+def _pairwise(op_type: str):
+    """Subtract (Sub), Multiply (Mul, folded left over the inputs)."""
+    def export(graph: Graph, layer, xs: list[Tensor]) -> Tensor:
+        xs = _one_layout(graph, xs, layer.name)
+        name = xs[0].name
+        for x in xs[1:]:
+            name = graph.node(op_type, [name, x.name], f"{layer.name}/{op_type}")
+        return xs[0]._replace(name=name)
+    return export
+
+
+def _concatenate(graph: Graph, layer: Concatenate, xs: list[Tensor]) -> Tensor:
+    xs = [to_channels_last(graph, x, f"{layer.name}/input_{i}") for i, x in enumerate(xs)]
+    axis = 1 + layer._sample_axis(len(xs[0].shape))  # on (N, *shape)
+    y = graph.node("Concat", [x.name for x in xs], f"{layer.name}/Concat", axis=axis)
+    return Tensor(y, layer.compute_output_shape([x.shape for x in xs]))
+
+
 LAYERS = {
     InputLayer: _pass_through,
     Dropout: _pass_through,
@@ -211,6 +274,15 @@ LAYERS = {
     BatchNormalization: _batch_normalization,
     Flatten: _flatten,
     Activation: _activation_layer,
+    Reshape: _reshape,
+    ZeroPadding2D: _zero_padding2d,
+    Add: _variadic("Sum"),
+    Average: _variadic("Mean"),
+    Maximum: _variadic("Max"),
+    Minimum: _variadic("Min"),
+    Subtract: _pairwise("Sub"),
+    Multiply: _pairwise("Mul"),
+    Concatenate: _concatenate,
 }
 
 
@@ -228,11 +300,3 @@ def check_exportable(layers: list) -> None:
                 f"cannot export layer {layer.name!r} ({type(layer).__name__}) to ONNX: its "
                 f"activation {kind.__name__} has no ONNX exporter; exportable activations: "
                 f"{sorted({cls.name for cls in ACTIVATIONS})} (tinynn.activations)")
-
-
-def export_layers(graph: Graph, layers: list, x: Tensor) -> Tensor:
-    """The nodes of ``layers`` (built, checked by ``check_exportable``) applied to ``x``; the
-    result is in tinynn's layout (NHWC)."""
-    for layer in layers:
-        x = LAYERS[type(layer)](graph, layer, x)
-    return to_channels_last(graph, x, "output")

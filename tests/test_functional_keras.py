@@ -1,0 +1,128 @@
+"""Functional models and Keras files, against real Keras: a residual CNN (BatchNormalization,
+a 1x1 projection shortcut), a two-input model and a shared layer go from Keras 3 to tinynn
+and back (.keras and .weights.h5), with Keras's layer names, order and weights; Keras 2's
+functional files load too.
+
+Tolerances: both sides compute in float32 in different summation orders
+(``helpers.rounding_depth``, docs/keras-parity.md "Tolerances")."""
+
+import numpy as np
+import pytest
+
+import tinynn as tn
+from tests.helpers import rounding_depth
+from tinynn.errors import UnsupportedKerasFeatureError
+from tinynn.testing import assert_close
+
+RNG = np.random.default_rng(0)
+IMAGES = RNG.standard_normal((16, 8, 8, 2)).astype(np.float32)
+LABELS = np.arange(16) % 3
+SIDE = RNG.standard_normal((16, 5)).astype(np.float32)
+
+
+def residual(lib, extra_input: bool = False):
+    """The same graph in Keras 3, tf.keras 2 or tinynn (``lib``: its module with ``Input``,
+    ``Model`` and ``layers``): conv, BatchNormalization, a projection shortcut added back, a
+    Dense layer called twice (shared), and optionally a second input concatenated."""
+    L = lib.layers
+    image = lib.Input((8, 8, 2), name="image")
+    h = L.Conv2D(4, 3, padding="same", activation="relu")(image)
+    h = L.BatchNormalization()(h)
+    h = L.Activation("relu")(L.add([h, L.Conv2D(4, 1)(image)]))
+    h = L.GlobalAveragePooling2D()(L.MaxPooling2D()(h))
+    inputs = [image]
+    if extra_input:
+        side = lib.Input((5,), name="side")
+        h = L.concatenate([h, L.Dense(3, activation="tanh")(side)])
+        inputs.append(side)
+    shared = L.Dense(7, activation="relu")
+    h = shared(L.Dense(7)(h))
+    h = shared(h)
+    out = L.Dense(3, activation="softmax")(h)
+    return lib.Model(inputs if extra_input else image, out)
+
+
+def data(extra_input: bool):
+    return [IMAGES, SIDE] if extra_input else IMAGES
+
+
+@pytest.mark.parametrize("extra_input", [False, True])
+def test_keras3_functional_file_loads_with_keras_layers_and_trains_alike(keras, tmp_path,
+                                                                          extra_input):
+    keras.utils.set_random_seed(3)
+    theirs = residual(keras, extra_input)
+    theirs.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    theirs.fit(data(extra_input), LABELS, batch_size=8, epochs=1, verbose=0)
+    theirs.save(tmp_path / "k.keras")
+    ours = tn.models.load_model(tmp_path / "k.keras")
+    assert type(ours) is tn.Model
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
+    assert [type(layer).__name__ for layer in ours.layers] == [
+        type(layer).__name__ for layer in theirs.layers]
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x = data(extra_input)
+    assert_close(ours.predict(x, verbose=0), theirs.predict(x, verbose=0),
+                 depth=rounding_depth(ours))
+    theirs.train_on_batch(x, LABELS)
+    ours.fit(x, LABELS, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    depth = rounding_depth(ours, batch=16, steps=1) + 16 * 8 * 8  # + BN's batch statistics
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        assert_close(a, b, depth=depth)
+
+
+@pytest.mark.parametrize("extra_input", [False, True])
+def test_tinynn_functional_file_loads_in_keras_and_trains_alike(keras, tmp_path, extra_input):
+    ours = residual(tn, extra_input)
+    ours.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = data(extra_input)
+    ours.fit(x, LABELS, batch_size=8, epochs=1, verbose=0)
+    ours.save(tmp_path / "t.keras")
+    ours.save_weights(tmp_path / "t.weights.h5")
+    theirs = keras.saving.load_model(tmp_path / "t.keras")
+    assert [layer.name for layer in theirs.layers] == [layer.name for layer in ours.layers]
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert_close(theirs.predict(x, verbose=0), ours.predict(x, verbose=0),
+                 depth=rounding_depth(ours))
+    twin = residual(keras, extra_input)  # Keras's own architecture takes the weights file
+    twin.load_weights(tmp_path / "t.weights.h5")
+    for a, b in zip(ours.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    theirs.train_on_batch(x, LABELS)
+    ours.fit(x, LABELS, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    depth = rounding_depth(ours, batch=16, steps=1) + 16 * 8 * 8
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        assert_close(a, b, depth=depth)
+
+
+def test_keras_weights_file_loads_into_the_same_tinynn_graph(keras, tmp_path):
+    keras.utils.set_random_seed(5)
+    theirs = residual(keras, True)
+    theirs.save_weights(tmp_path / "k.weights.h5")
+    ours = residual(tn, True)
+    ours.build()
+    ours.load_weights(tmp_path / "k.weights.h5")
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["m.h5", "m.keras"])
+def test_keras2_functional_files_load(tf_keras, tmp_path, name):
+    theirs = residual(tf_keras, True)
+    theirs.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    theirs.fit(data(True), LABELS, batch_size=8, epochs=1, verbose=0)
+    theirs.save(tmp_path / name)
+    ours = tn.models.load_model(tmp_path / name)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert_close(ours.predict(data(True), verbose=0), theirs.predict(data(True), verbose=0),
+                 depth=rounding_depth(ours))
+
+
+def test_a_call_with_a_training_argument_is_named_as_unsupported(keras, tmp_path):
+    x = keras.Input((4,), name="x")
+    out = keras.layers.Dropout(0.5, name="always")(x, training=True)
+    keras.Model(x, keras.layers.Dense(2)(out)).save(tmp_path / "m.keras")
+    with pytest.raises(UnsupportedKerasFeatureError, match="layer 'always' called with"):
+        tn.models.load_model(tmp_path / "m.keras")

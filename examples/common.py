@@ -79,7 +79,7 @@ def load_fashion_mnist(limit: int | None = None):
     return (x_train * scale, y_train), (x_test * scale, y_test)
 
 
-def report_test_results(model: tn.Sequential, x_test, y_test, out: Path, tag: str,
+def report_test_results(model: tn.Model, x_test, y_test, out: Path, tag: str,
                         targets=None) -> float:
     """Print test loss/accuracy, the confusion matrix and the classification report; save the
     heatmap as ``out/<tag>_confusion_matrix.png``. ``targets`` are what the loss expects when

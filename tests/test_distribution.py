@@ -90,7 +90,7 @@ def simulate_ranks(world_size, x, y, batch_norm=False):
         model = regularized_dropout_model(batch_norm)
         x, y = model.prepare(x, y)
         ranks.append(SimulatedRank(world_size, rank))
-        loops.data_parallel_step(model, ranks[-1], x, y, loops.RunningLogs("accuracy"))
+        loops.data_parallel_step(model, ranks[-1], x, y)
         models.append(model)
     return [sum(parts) for parts in zip(*(rank.summed for rank in ranks))], models
 
@@ -388,8 +388,8 @@ def test_two_ranks_hold_bitwise_identical_weights_and_logs(trained):
         np.testing.assert_array_equal(rank0[key], rank1[key], err_msg=key)
     logs0, logs1 = trained["two"]["logs"]
     assert logs0["world_size"] == logs1["world_size"] == 2
-    assert {key: logs0[key] for key in ("unshuffled", "shuffled", "evaluated", "steps")} == \
-        {key: logs1[key] for key in ("unshuffled", "shuffled", "evaluated", "steps")}
+    keys = ("unshuffled", "shuffled", "evaluated", "steps", "graph")
+    assert {key: logs0[key] for key in keys} == {key: logs1[key] for key in keys}
     assert logs0["threads"] == {"blas": 1, "numba": 1}
 
 
@@ -413,7 +413,8 @@ def test_two_ranks_train_evaluate_and_predict_like_one_process(trained):
     and the shuffled run differs from the unshuffled one."""
     (one,), (two, _) = trained["one"]["arrays"], trained["two"]["arrays"]
     depths = {"unshuffled": TRAINED_DEPTH, "shuffled": TRAINED_DEPTH,
-              "predicted": PREDICTED_DEPTH}
+              "predicted": PREDICTED_DEPTH, "graph": TRAINED_DEPTH,
+              "graph_label": PREDICTED_DEPTH, "graph_size": PREDICTED_DEPTH}
     for key, depth in depths.items():
         assert (two[key].shape, two[key].dtype) == (one[key].shape, one[key].dtype) and \
             one[key].dtype == np.float32, key
@@ -421,7 +422,8 @@ def test_two_ranks_train_evaluate_and_predict_like_one_process(trained):
     assert not np.array_equal(two["unshuffled"], two["shuffled"])
     (one_logs,), (two_logs, _) = trained["one"]["logs"], trained["two"]["logs"]
     assert one_logs["world_size"] == 1
-    for run in ("unshuffled", "shuffled"):
+    assert sorted(two_logs["graph"]) == ["label_accuracy", "label_loss", "loss", "size_loss"]
+    for run in ("unshuffled", "shuffled", "graph"):
         assert one_logs[run].keys() == two_logs[run].keys()
         for key, values in one_logs[run].items():
             assert_close(two_logs[run][key], values, depth=LOGGED_DEPTH, dtype=np.float32,

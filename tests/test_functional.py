@@ -173,3 +173,81 @@ def test_get_layer_by_name_and_index():
     assert model.get_layer(name=model.layers[0].name) is model.layers[0]
     with pytest.raises(ArgumentError, match=r"the name of a layer of model .*, got 'nope'"):
         model.get_layer("nope")
+
+
+# -- several outputs ------------------------------------------------------------------------------
+def two_outputs(seed=0, as_dict=False):
+    """A shared trunk with a softmax head "priority" (3 classes) and a linear head "score"."""
+    x = tn.Input((6,), name="features")
+    h = L.Dense(8, activation="tanh")(x)
+    priority = L.Dense(3, activation="softmax", name="priority")(h)
+    score = L.Dense(2, name="score")(L.concatenate([h, x]))
+    outputs = {"p": priority, "s": score} if as_dict else [priority, score]
+    return tn.Model(x, outputs, seed=seed)
+
+
+def two_output_data(n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, 6)), rng.integers(0, 3, n), rng.standard_normal((n, 2)))
+
+
+def test_several_outputs_train_on_the_weighted_sum_with_keras_names():
+    x, labels, targets = two_output_data()
+    model = two_outputs()
+    model.compile("adam", ["sparse_categorical_crossentropy", "mse"], loss_weights=[1.0, 0.5],
+                  metrics=[["accuracy"], []])
+    history = model.fit(x, [labels, targets], batch_size=8, epochs=2, validation_split=0.25,
+                        verbose=0)
+    assert sorted(history.history) == ["loss", "priority_accuracy", "priority_loss",
+                                       "score_loss", "val_loss", "val_priority_accuracy",
+                                       "val_priority_loss", "val_score_loss"]
+    logs = model.evaluate(x, [labels, targets], verbose=0, return_dict=True)
+    probabilities, scores = model.predict(x, verbose=0)
+    by_hand = {"priority_loss": -np.mean(np.log(probabilities[np.arange(20), labels])),
+               "score_loss": np.mean((scores - targets) ** 2),
+               "priority_accuracy": np.mean(probabilities.argmax(1) == labels)}
+    by_hand["loss"] = by_hand["priority_loss"] + 0.5 * by_hand["score_loss"]
+    for key, value in by_hand.items():
+        assert_close(logs[key], value, depth=64, dtype=np.float32, err_msg=key)
+    assert model.evaluate(x, [labels, targets], verbose=0) == [
+        logs["loss"], logs["priority_loss"], logs["score_loss"], logs["priority_accuracy"]]
+
+
+def test_outputs_given_as_a_dict_take_dicts_and_predict_one():
+    x, labels, targets = two_output_data()
+    model = two_outputs(as_dict=True)
+    model.compile("sgd", {"p": "sparse_categorical_crossentropy", "s": "mse"},
+                  loss_weights={"s": 0.2}, metrics={"p": "accuracy"})
+    history = model.fit(x, {"p": labels, "s": targets}, epochs=1, verbose=0)
+    assert sorted(history.history) == ["loss", "p_accuracy", "p_loss", "s_loss"]
+    predicted = model.predict(x, verbose=0)
+    assert list(predicted) == ["p", "s"] and predicted["s"].shape == (20, 2)
+    with pytest.raises(ArgumentError, match=r"compile loss names \['q'\], expected output names"):
+        model.compile("sgd", {"q": "mse"})
+    with pytest.raises(ArgumentError, match=r"metrics expected one entry per output"):
+        model.compile("sgd", "mse", metrics=["accuracy"])
+
+
+def test_several_weighted_outputs_gradients_match_finite_differences():
+    with floatx("float64"):
+        model = two_outputs(seed=3)
+        model.compile("sgd", ["sparse_categorical_crossentropy", "mse"], loss_weights=[0.7, 1.9])
+        x, labels, targets = two_output_data(9, 1)
+        check_model_gradients(model, x, [labels, targets])
+
+
+def test_several_outputs_save_to_npz_with_their_compile_settings(tmp_path):
+    x, labels, targets = two_output_data()
+    model = two_outputs(as_dict=True)
+    model.compile("adam", {"p": "sparse_categorical_crossentropy", "s": "mse"},
+                  loss_weights={"p": 1.0, "s": 0.3}, metrics={"p": ["accuracy"]})
+    model.fit(x, {"p": labels, "s": targets}, batch_size=5, epochs=1, verbose=0)
+    model.save(tmp_path / "m.npz")
+    loaded = tn.models.load_model(tmp_path / "m.npz")
+    assert loaded.output_names == ["p", "s"] and loaded.objectives.weights == [1.0, 0.3]
+    for key in ("p", "s"):
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0)[key],
+                                      model.predict(x, verbose=0)[key])
+    first = model.fit(x, {"p": labels, "s": targets}, batch_size=5, epochs=1, verbose=0)
+    again = loaded.fit(x, {"p": labels, "s": targets}, batch_size=5, epochs=1, verbose=0)
+    assert first.history == again.history  # bitwise resumption

@@ -126,3 +126,56 @@ def test_a_call_with_a_training_argument_is_named_as_unsupported(keras, tmp_path
     keras.Model(x, keras.layers.Dense(2)(out)).save(tmp_path / "m.keras")
     with pytest.raises(UnsupportedKerasFeatureError, match="layer 'always' called with"):
         tn.models.load_model(tmp_path / "m.keras")
+
+
+def two_heads(lib, as_dict: bool):
+    """Keras's functional-guide shape in small: a trunk, a softmax head and a linear head."""
+    L = lib.layers
+    x = lib.Input((6,), name="features")
+    h = L.Dense(8, activation="tanh", name="trunk")(x)
+    priority = L.Dense(3, activation="softmax", name="priority")(h)
+    score = L.Dense(2, name="score")(L.Concatenate(name="joined")([h, x]))
+    return lib.Model(x, {"p": priority, "s": score} if as_dict else [priority, score])
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_several_outputs_train_as_keras_with_keras_history_names(keras, tmp_path, as_dict):
+    """Batches of 10 that divide the 30 training and 10 validation samples: with a smaller
+    last batch Keras 3.15's per-output losses are not per-sample means of the epoch (its total
+    is; docs/keras-parity.md, "Several outputs"), tinynn's are."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((40, 6)).astype(np.float32)
+    labels, targets = rng.integers(0, 3, 40), rng.standard_normal((40, 2)).astype(np.float32)
+    y = {"p": labels, "s": targets} if as_dict else [labels, targets]
+    keras.utils.set_random_seed(2)
+    theirs = two_heads(keras, as_dict)
+    theirs.save_weights(tmp_path / "k.weights.h5")
+    ours = two_heads(tn, as_dict)
+    ours.build()
+    ours.load_weights(tmp_path / "k.weights.h5")
+    losses = ["sparse_categorical_crossentropy", "mse"]
+    settings = dict(loss=dict(zip("ps", losses)) if as_dict else losses,
+                    loss_weights={"p": 1.0, "s": 0.5} if as_dict else [1.0, 0.5],
+                    metrics={"p": ["accuracy"]} if as_dict else [["accuracy"], []])
+    theirs.compile("adam", **settings)
+    ours.compile("adam", **settings)
+    fit = dict(batch_size=10, epochs=2, validation_split=0.25, shuffle=False, verbose=0)
+    keras_history = theirs.fit(x, y, **fit).history
+    history = ours.fit(x, y, **fit).history
+    assert sorted(history) == sorted(keras_history)
+    depth = rounding_depth(ours, batch=10, steps=2 * 3)
+    for key, values in keras_history.items():
+        if key.endswith("accuracy"):
+            assert history[key] == pytest.approx(values, abs=0.5 / 30), key  # the same counts
+        else:
+            assert_close(np.array(history[key]), np.array(values), depth=depth,
+                         dtype=np.float32, err_msg=key)
+    ours.save(tmp_path / "t.keras")
+    served = keras.saving.load_model(tmp_path / "t.keras")  # with its compile settings
+    assert served.compiled_loss is not None or served.loss is not None
+    predicted, expected = served.predict(x, verbose=0), ours.predict(x, verbose=0)
+    for a, b in zip(predicted.values() if as_dict else predicted,
+                    expected.values() if as_dict else expected):
+        assert_close(a, b, depth=rounding_depth(ours))
+    back = tn.models.load_model(tmp_path / "t.keras")
+    assert back.objectives.weights == [1.0, 0.5] and back.output_names == ours.output_names

@@ -45,3 +45,28 @@ def row_slices(num_rows: int, size: int) -> Iterator[slice]:
     split into batches, and an inference batch into chunks that fit in memory."""
     for start in range(0, num_rows, size):
         yield slice(start, min(num_rows, start + size))
+
+
+class ArrayGroup:
+    """The arrays of a model's several inputs, targets or outputs, sliced together by rows
+    (``len``, ``[rows]``, ``[rows] = values``), so the batch loops treat them as one array."""
+
+    def __init__(self, arrays: list[np.ndarray]):
+        self.arrays = list(arrays)
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    def __getitem__(self, rows) -> ArrayGroup:
+        return ArrayGroup([a[rows] for a in self.arrays])
+
+    def __setitem__(self, rows, values: list[np.ndarray]) -> None:
+        for array, value in zip(self.arrays, values):
+            array[rows] = value
+
+
+def as_list(value) -> list:
+    """An ``ArrayGroup``'s arrays, a list as it is, or ``[value]``."""
+    if isinstance(value, ArrayGroup):
+        return value.arrays
+    return value if isinstance(value, list) else [value]

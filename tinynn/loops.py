@@ -21,41 +21,31 @@ import math
 import numpy as np
 
 from . import ops
-from .batching import EpochIterator, row_slices
+from .batching import EpochIterator, as_list, row_slices
 from .distribution.communicator import Communicator
 from .distribution.sharding import shard_rows, shard_sizes
 from .errors import NonFiniteLossError
-from .metrics import count_correct
 
 
 class RunningLogs:
-    """Per-sample means over the samples seen so far: ``loss`` (plus a constant ``penalty``,
-    the regularization of fixed weights) and the accuracy metric named ``metric`` (if any)."""
+    """Per-sample means over the samples seen so far of a model's log sums
+    (``tinynn.models.objectives``: the loss, each output's loss, correct predictions), plus a
+    constant ``penalty`` on the loss (the regularization of fixed weights)."""
 
-    def __init__(self, metric: str | None, penalty: float = 0.0):
-        self.metric = metric
+    def __init__(self, objectives, penalty: float = 0.0):
+        self.objectives = objectives
         self.penalty = penalty
-        self.loss_sum = 0.0
-        self.correct = 0
+        self.sums = np.zeros(len(objectives.log_names()))
         self.seen = 0
 
-    def add(self, loss_sum: float, correct: int, count: int) -> None:
-        """Count ``count`` samples: their summed loss and correct predictions."""
+    def add(self, sums: np.ndarray, count: int) -> None:
+        """Count ``count`` samples and their log sums."""
         self.seen += count
-        self.loss_sum += loss_sum
-        self.correct += correct
-
-    def correct_in(self, y: np.ndarray, out: np.ndarray) -> int:
-        """Correct predictions among outputs ``out`` (N, K) for targets ``y`` (0 without a
-        metric)."""
-        return count_correct(y, out) if self.metric else 0
+        self.sums += sums
 
     def logs(self) -> dict:
-        """``{"loss": mean, metric: accuracy}``."""
-        logs = {"loss": self.loss_sum / self.seen + self.penalty}
-        if self.metric:
-            logs[self.metric] = self.correct / self.seen
-        return logs
+        """``{"loss": mean, ...}`` with Keras's names."""
+        return self.objectives.logs(self.sums, self.seen, self.penalty)
 
 
 def train_epoch(model, batches: EpochIterator, epoch: int, guard, callbacks,
@@ -63,19 +53,20 @@ def train_epoch(model, batches: EpochIterator, epoch: int, guard, callbacks,
     """One epoch of training steps; stops early after a step that set ``model.stop_training``
     (on any rank). Raises NonFiniteLossError before applying a step whose loss or gradient is
     not finite. Returns the epoch's logs (per-sample means over the steps taken)."""
-    running = RunningLogs(model.metrics[0] if model.metrics else None)
+    running = RunningLogs(model.objectives)
     for step, (x_batch, y_batch) in batches:
         callbacks.on_train_batch_begin(step)
         if comm.size == 1:
             loss, out = model.compute_loss_and_gradients(x_batch, y_batch)
-            loss_sum, correct = loss * len(x_batch), running.correct_in(y_batch, out)
+            sums = model.objectives.step_sums(loss, as_list(y_batch), as_list(out),
+                                              model.fused_outputs)
         else:
-            loss_sum, correct = data_parallel_step(model, comm, x_batch, y_batch, running)
-            loss = loss_sum / len(x_batch)
+            sums = data_parallel_step(model, comm, x_batch, y_batch)
+            loss = sums[0] / len(x_batch)
         check_finite_step(model, loss, epoch, step)
         with guard.critical():
             model.optimizer.apply(model.parameters, model.gradients)
-        running.add(loss_sum, correct, len(x_batch))
+        running.add(sums, len(x_batch))
         callbacks.on_train_batch_end(step, running.logs())
         if comm.any(model.stop_training, what="the stop_training check"):
             model.stop_training = True
@@ -83,46 +74,48 @@ def train_epoch(model, batches: EpochIterator, epoch: int, guard, callbacks,
     return running.logs()
 
 
-def data_parallel_step(model, comm: Communicator, x_batch: np.ndarray, y_batch: np.ndarray,
-                       running: RunningLogs) -> tuple[float, int]:
+def data_parallel_step(model, comm: Communicator, x_batch: np.ndarray,
+                       y_batch: np.ndarray) -> np.ndarray:
     """This rank's part of a training step on a global batch of n samples: forward and
     backward on its shard of n_r samples with the output gradient weighted by n_r / n (and the
     regularizers' gradient on rank 0 only), then one in-place sum over the ranks of the flat
     gradient buffer, and of the states weighted the same way (BatchNormalization's moving
     statistics). Afterwards every rank holds the batch-mean gradient of the global batch.
-    Returns the global loss sum (regularization included) and correct count."""
+    Returns the global log sums (the loss sum, regularization included, first)."""
     total = len(x_batch)
     rows = shard_rows(total, comm.size, comm.rank)
     count = rows.stop - rows.start
-    sums = np.zeros(2)  # loss sum, correct predictions
+    sums = np.zeros(len(model.objectives.log_names()))
     with sharded_randomness(model, total, rows):
         if count:
             sums[:] = _shard_gradients(model, x_batch[rows], y_batch[rows], count / total,
-                                       comm.rank == 0, running)
+                                       comm.rank == 0)
         else:  # nothing to compute, but the random layers' Generator advances like the others'
             _draw_randomness_only(model)
             model.gradients[...] = 0
     model.states *= model.states.dtype.type(count / total)
     comm.sum_in_place(model.gradients, model.states, sums, what="the gradient all-reduce")
-    return float(sums[0]), int(sums[1])
+    return sums
 
 
-def _shard_gradients(model, x, y, weight: float, regularization: bool,
-                     running: RunningLogs) -> tuple[float, int]:
+def _shard_gradients(model, x, y, weight: float, regularization: bool) -> np.ndarray:
     """Fill ``model.gradients`` with ``weight`` times the shard's batch-mean gradient (plus
-    the regularizers' if ``regularization``). Returns the shard's loss sum and correct count;
-    a non-finite loss skips the backward (the summed loss then stops every rank)."""
-    fused = model.fuses_softmax
-    out = model.forward(x, training=True, logits=fused)
+    the regularizers' if ``regularization``). Returns the shard's log sums (its loss sum,
+    regularization included, first); a non-finite loss skips the backward (the summed loss
+    then stops every rank)."""
+    fused = model.fused_outputs
+    outs, ys = as_list(model.forward(x, training=True, logits=fused)), as_list(y)
     with np.errstate(over="ignore", invalid="ignore"):
-        per_sample, dout = model.loss_and_output_gradient(y, out, fused)
-        loss_sum = float(np.sum(per_sample, dtype=np.float64)) + (
-            model.regularization_loss() * len(x))
-    if math.isfinite(loss_sum):
-        model.backward(dout * dout.dtype.type(weight), fused, regularization=regularization)
+        per_output, _, douts = model.objectives.per_sample_and_gradients(ys, outs, fused)
+        sums = model.objectives.sums_from(per_output, ys, outs)
+        sums[0] += model.regularization_loss() * len(x)
+    if math.isfinite(sums[0]):
+        douts = [dout * dout.dtype.type(weight) for dout in douts]
+        model.backward(douts if len(douts) > 1 else douts[0], fused,
+                       regularization=regularization)
     else:
         model.release_caches()
-    return loss_sum, running.correct_in(y, out)
+    return sums
 
 
 @contextlib.contextmanager
@@ -155,22 +148,19 @@ def test_loop(model, batches: EpochIterator, callbacks, chunk_rows: int,
     sums are added over the ranks. Stops early when ``model.stop_evaluating`` is set (on any
     rank). Returns the logs."""
     model.stop_evaluating = False
-    fused = model.fuses_softmax
-    per_sample_loss = model.loss.logits_per_sample if fused else model.loss.per_sample
-    running = RunningLogs(model.metrics[0] if model.metrics else None,
-                          model.regularization_loss())
+    fused = model.fused_outputs
+    running = RunningLogs(model.objectives, model.regularization_loss())
     callbacks.on_test_begin()
     for step, (x_batch, y_batch) in batches:
         callbacks.on_test_batch_begin(step)
         rows = shard_rows(len(x_batch), comm.size, comm.rank)
         x_shard, y_shard = x_batch[rows], y_batch[rows]
-        sums = np.zeros(2)  # loss sum, correct predictions
+        sums = np.zeros(len(running.sums))
         for chunk in row_slices(len(x_shard), chunk_rows):
-            out = model.forward(x_shard[chunk], training=False, logits=fused)
-            sums += (np.sum(per_sample_loss(y_shard[chunk], out), dtype=np.float64),
-                     running.correct_in(y_shard[chunk], out))
+            outs = as_list(model.forward(x_shard[chunk], training=False, logits=fused))
+            sums += model.objectives.sums(as_list(y_shard[chunk]), outs, fused)
         comm.sum_in_place(sums, what="the evaluation sums")
-        running.add(float(sums[0]), int(sums[1]), len(x_batch))
+        running.add(sums, len(x_batch))
         callbacks.on_test_batch_end(step, running.logs())
         if comm.any(model.stop_evaluating, what="the stop_evaluating check"):
             model.stop_evaluating = True
@@ -195,10 +185,11 @@ def predict_loop(model, batches: EpochIterator, callbacks, chunk_rows: int,
         x_shard, out_shard = x_batch[rows], out_batch[rows]
         for chunk in row_slices(len(x_shard), chunk_rows):
             out_shard[chunk] = model.forward(x_shard[chunk], training=False, logits=False)
-        comm.gather_rows(out_batch, shard_sizes(len(x_batch), comm.size),
-                         what="gathering the predictions")
+        for part in as_list(out_batch):
+            comm.gather_rows(part, shard_sizes(len(x_batch), comm.size),
+                             what="gathering the predictions")
         filled += len(out_batch)
-        callbacks.on_predict_batch_end(step, {"outputs": out_batch})
+        callbacks.on_predict_batch_end(step, {"outputs": model.structured(as_list(out_batch))})
         if comm.any(model.stop_predicting, what="the stop_predicting check"):
             model.stop_predicting = True
             break

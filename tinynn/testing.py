@@ -118,11 +118,12 @@ def check_layer_gradients(layer, x: np.ndarray, *, rng: np.random.Generator | No
 
 def check_model_gradients(model, x: np.ndarray, y, *, rng: np.random.Generator | None = None,
                           **tolerances) -> None:
-    """Check a compiled float64 model's gradients of the mean loss w.r.t. the input and every
-    parameter, through its loss (including the fused softmax + cross-entropy)."""
+    """Check a compiled float64 model's gradients of the mean loss (for several outputs, the
+    weighted sum of theirs) w.r.t. every input and every parameter, through its losses
+    (including the fused softmax + cross-entropy)."""
     rng = rng or np.random.default_rng(0)
     x, y = model.prepare(x, y)
-    several = hasattr(x, "arrays")  # a functional model's InputBatch
+    several = hasattr(x, "arrays")  # an ArrayGroup of several inputs
     inputs = [np.array(a, dtype=np.float64) for a in (x.arrays if several else [x])]
     if several:
         x.arrays = inputs
@@ -130,7 +131,7 @@ def check_model_gradients(model, x: np.ndarray, y, *, rng: np.random.Generator |
         x = inputs[0]
     rewind = _Rewinder(_generators(model) + [g for layer in model.layers
                                              for g in _generators(layer)])
-    fused = model.fuses_softmax
+    fused = model.fused_outputs
     out = model.forward(x, training=True, logits=fused)
     _, dout = model.loss_and_output_gradient(y, out, fused)
     grads_by_key = {}

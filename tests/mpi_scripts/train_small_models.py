@@ -9,6 +9,8 @@ and ``<out>/rank<r>.json``.
    Then evaluate and predict.
 2. The same CNN with BatchNormalization, 1 epoch (compared across ranks only).
 3. A callback that asks to stop on rank 1 alone, after batch 2: every rank stops there.
+4. A graph of two inputs and two outputs (a shared layer, Dropout, weighted losses), 1 epoch,
+   then evaluate and predict (compared across ranks and with one process).
 """
 
 import json
@@ -70,10 +72,32 @@ batch_norm.fit(x, y, batch_size=15, epochs=1, verbose=0)
 stopping, steps = cnn(seed=9), Steps(stop_after=2)
 stopping.fit(x, y, batch_size=15, epochs=2, verbose=0, callbacks=[steps])
 
+
+def graph(seed: int) -> tn.Model:
+    image, side = tn.Input((10, 10, 1), name="image"), tn.Input((4,), name="side")
+    shared = L.Dense(4, activation="tanh")
+    h = L.Dropout(0.3)(L.Flatten()(L.Conv2D(2, 3, activation="relu")(image)))
+    h = L.concatenate([h, shared(shared(side))])
+    model = tn.Model([image, side], {"label": L.Dense(3, activation="softmax")(h),
+                                     "size": L.Dense(1)(h)}, seed=seed)
+    model.compile(tn.optimizers.SGD(0.05, momentum=0.9),
+                  {"label": "sparse_categorical_crossentropy", "size": "mse"},
+                  loss_weights={"size": 0.5}, metrics={"label": ["accuracy"]})
+    return model
+
+
+sides = data.random((264, 4), dtype=np.float32)
+two = graph(seed=11 + rank)
+graph_history = two.fit([x, sides], {"label": y, "size": x.mean(axis=(1, 2))}, batch_size=15,
+                        epochs=1, shuffle=False, verbose=0)
+graph_predicted = two.predict([x, sides], batch_size=25, verbose=0)
+
 np.savez(out / f"rank{rank}.npz", unshuffled=after_unshuffled, shuffled=model.parameters,
          predicted=predicted, batch_norm=batch_norm.parameters,
-         batch_norm_states=batch_norm.states)
+         batch_norm_states=batch_norm.states, graph=two.parameters,
+         graph_label=graph_predicted["label"], graph_size=graph_predicted["size"])
 (out / f"rank{rank}.json").write_text(json.dumps({
     "world_size": tn.distribution.world_size(), "unshuffled": unshuffled.history,
     "shuffled": shuffled.history, "evaluated": evaluated, "steps": steps.seen,
+    "graph": graph_history.history,
     "threads": tn.distribution.thread_counts()}))

@@ -2,7 +2,7 @@
 ``Sequential`` (a chain of it) and ``load_model``."""
 
 from . import model
-from .model import InputBatch, Model, load_model
+from .model import Model, load_model
 from .sequential import Sequential
 
-__all__ = ["InputBatch", "Model", "Sequential", "load_model", "model"]
+__all__ = ["Model", "Sequential", "load_model", "model"]

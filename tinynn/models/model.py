@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import config, denormals, loops, losses, optimizers, saving
 from ..activations import Softmax
-from ..batching import EpochIterator
+from ..batching import ArrayGroup, EpochIterator, as_list
 from ..callbacks import CallbackList, History
 from ..distribution import active_communicator, replicas
 from ..errors import ArgumentError, NonFiniteLossError, NotCompiledError, ShapeError
@@ -42,27 +42,13 @@ from ..summary import summary_lines
 from ..validation import batch_size as check_batch_size
 from ..validation import float_array, non_negative_int, real_in_range, same_length
 from .graph import graph_nodes, keras_layer_order, tensor_list
+from .objectives import Objectives
 
 _ALIGN = 16  # parameter offsets are multiples of 16 elements (64 bytes in float32)
 #: evaluate/predict split a step's batch into chunks so that one layer's input and output together
 #: take at most this many bytes; results are the same as for the whole batch (inference is per
 #: sample) and a step is still one batch of the caller's batch_size.
 INFERENCE_ACTIVATION_BYTES = 128 * 2**20
-_METRIC_NAMES = ("accuracy", "acc")
-
-
-class InputBatch:
-    """The arrays of a model with several inputs, sliced together by rows (``len``,
-    ``[rows]``), so the batch loops treat them as one array."""
-
-    def __init__(self, arrays: list[np.ndarray]):
-        self.arrays = arrays
-
-    def __len__(self) -> int:
-        return len(self.arrays[0])
-
-    def __getitem__(self, rows) -> InputBatch:
-        return InputBatch([a[rows] for a in self.arrays])
 
 
 class Model:
@@ -93,19 +79,22 @@ class Model:
         self.optimizer: optimizers.Optimizer | None = None
         self.loss: losses.Loss | None = None
         self.metrics: list[str] = []
+        self.objectives: Objectives | None = None
+        self.output_keys: list[str] | None = None  # outputs given as a dict: its keys
+        self.outputs_as_list = False  # outputs given as a list (or dict): predict returns one
         self.history: History | None = None
         self.stop_training = self.stop_evaluating = self.stop_predicting = False
         self.parameters = self.gradients = self.states = None
         self.layout: dict[str, tuple[slice, tuple]] = {}
         self.state_layout: dict[str, tuple[slice, tuple]] = {}
         if inputs is not None or outputs is not None:
+            if isinstance(outputs, dict):
+                self.output_keys = [str(key) for key in outputs]
+            self.outputs_as_list = isinstance(outputs, (list, tuple, dict))
             self._set_graph(tensor_list(inputs, "inputs"), tensor_list(outputs, "outputs"))
 
     # -- the graph -----------------------------------------------------------------------------
     def _set_graph(self, inputs: list, outputs: list) -> None:
-        if len(outputs) != 1:
-            raise ArgumentError(f"model {self.name!r} expected one output tensor, got "
-                                f"{len(outputs)}: several outputs are not supported yet")
         self.inputs, self.outputs = inputs, outputs
         self.nodes = graph_nodes(inputs, outputs)
         self._graph_layers = keras_layer_order(inputs, outputs, self.nodes)
@@ -117,7 +106,16 @@ class Model:
             seen.add(layer.name)
         shapes = [t.sample_shape for t in inputs]
         self.input_shape = shapes[0] if len(shapes) == 1 else shapes
-        self.output_shape = outputs[0].sample_shape
+        shapes = [t.sample_shape for t in outputs]
+        self.output_shape = shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_names(self) -> list[str]:
+        """The outputs' names in logs and in ``loss``/``metrics`` dicts: the keys of the dict
+        the outputs were given as, else the names of the layers that make them."""
+        if self.output_keys is not None:
+            return list(self.output_keys)
+        return [t.name for t in self.outputs] if self.outputs else ["output"]
 
     @property
     def layers(self) -> list[Layer]:
@@ -196,42 +194,50 @@ class Model:
         return {f"{layer.name}/{key}": value for layer in self.weighted_layers
                 for key, value in layer.weights.items()}
 
-    def compile(self, optimizer, loss, metrics: list[str] | None = None) -> None:
-        """Set the optimizer (name or instance), loss (name or instance) and metrics
-        (``["accuracy"]``); the optimizer's state starts fresh."""
+    def compile(self, optimizer, loss, metrics=None, loss_weights=None) -> None:
+        """Set the optimizer (name or instance), the loss (name or instance; for several
+        outputs one for all, a list or a dict by output name), the metrics (``["accuracy"]``;
+        for several outputs a dict or one entry per output) and ``loss_weights`` (a list or
+        dict; the minimised loss is their weighted sum). The optimizer's state starts fresh."""
         optimizer = optimizers.get(optimizer)
-        loss = losses.get(loss)
-        metrics = list(metrics or [])
-        for metric in metrics:
-            if metric not in _METRIC_NAMES:
-                raise ArgumentError(f"unknown metric {metric!r}: expected one of {_METRIC_NAMES}")
-        self.optimizer, self.loss, self.metrics = optimizer, loss, metrics
+        objectives = Objectives.from_compile(self.output_names, loss, loss_weights, metrics)
+        self.optimizer, self.objectives = optimizer, objectives
+        several = objectives.several
+        self.loss = None if several else objectives.losses[0]
+        self.metrics = [] if several else objectives.metrics[0]
         if self.built and not self.shares_weights:
             self.optimizer.build(self.parameters, self.layout)
 
     # -- forward and backward -------------------------------------------------------------------
     @property
+    def fused_outputs(self) -> list[bool]:
+        """Per output: True when its loss is a cross-entropy on probabilities and its layer a
+        softmax that no other call reads: softmax and loss are then computed together from the
+        logits."""
+        read = {id(t) for node in self.nodes for t in node.inputs}
+        losses_ = self.objectives.losses if self.objectives else [None] * len(self.outputs)
+        return [isinstance(loss, losses.Crossentropy) and not loss.from_logits
+                and isinstance(getattr(t.history[0], "activation", None), Softmax)
+                and hasattr(t.history[0], "forward_logits") and id(t) not in read
+                for t, loss in zip(self.outputs, losses_)]
+
+    @property
     def fuses_softmax(self) -> bool:
-        """True when the loss is a cross-entropy on probabilities and the output's layer is a
-        softmax: then softmax and loss are computed together from the logits."""
-        last = self.nodes[-1].layer if self.nodes else None
-        return (isinstance(self.loss, losses.Crossentropy) and not self.loss.from_logits
-                and isinstance(getattr(last, "activation", None), Softmax)
-                and hasattr(last, "forward_logits"))
+        """``fused_outputs`` of a one-output model (any of them for several)."""
+        return any(self.fused_outputs) if self.outputs else False
 
     def forward(self, x, training: bool = False, logits: bool = False) -> np.ndarray:
-        """The model's output for prepared ``x`` (``prepare``: an array, or an ``InputBatch``);
+        """The model's output for prepared ``x`` (``prepare``: an array, or an ``ArrayGroup``);
         with ``logits``, the output layer's pre-softmax values. In training, each call keeps
         what its ``backward`` needs, on its node."""
-        arrays = x.arrays if isinstance(x, InputBatch) else [x]
-        values = {id(t): a for t, a in zip(self.inputs, arrays)}
+        values = {id(t): a for t, a in zip(self.inputs, as_list(x))}
         remaining = self._consumer_counts()
-        last = self.nodes[-1]
+        as_logits = self._logit_nodes(logits)
         for node in self.nodes:
             layer = node.layer
             args = [values[id(t)] for t in node.inputs]
             arg = args if layer.takes_list else args[0]
-            if logits and node is last:
+            if id(node) in as_logits:
                 out = layer.forward_logits(arg, training)
             else:
                 out = layer.forward(arg, training=training)
@@ -240,9 +246,16 @@ class Model:
             values[id(node.output)] = out
             for t in node.inputs:  # drop what no later call reads
                 remaining[id(t)] -= 1
-                if not remaining[id(t)]:
+                if not remaining[id(t)] and all(t is not o for o in self.outputs):
                     del values[id(t)]
-        return values[id(self.outputs[0])]
+        outs = [values[id(t)] for t in self.outputs]
+        return outs if len(outs) > 1 else outs[0]
+
+    def _logit_nodes(self, logits) -> set[int]:
+        """The calls to run as logits: those of the outputs ``logits`` flags (a bool for
+        every output, or a list)."""
+        flags = logits if isinstance(logits, list) else [bool(logits)] * len(self.outputs)
+        return {id(t.node) for t, flag in zip(self.outputs, flags) if flag}
 
     def _consumer_counts(self) -> dict[int, int]:
         counts: dict[int, int] = {}
@@ -260,9 +273,11 @@ class Model:
         parameters skips its dx (for the CNN, conv1's col2im) and the parameter-free layers
         before it are not run backward at all."""
         needs = self._tensors_needing_gradients(input_gradient)
-        table = {id(self.outputs[0]): dout}
+        table: dict = {}
+        for t, g in zip(self.outputs, as_list(dout)):
+            table[id(t)] = table[id(t)] + g if id(t) in table else g
+        as_logits = self._logit_nodes(logits)
         done: set = set()
-        last = self.nodes[-1]
         for node in reversed(self.nodes):
             layer = node.layer
             layer._cache, node.cache = node.cache, {}
@@ -273,7 +288,7 @@ class Model:
                 continue
             layer.compute_input_gradient = any(wanted)
             earlier = {k: g.copy() for k, g in layer.grads.items()} if layer in done else {}
-            dx = layer.backward_logits(dy) if logits and node is last else layer.backward(dy)
+            dx = layer.backward_logits(dy) if id(node) in as_logits else layer.backward(dy)
             for key, value in earlier.items():  # a shared layer: sum over its calls
                 layer.grads[key] += value
             done.add(layer)
@@ -286,7 +301,10 @@ class Model:
             self._add_regularization_gradients()
         if not input_gradient:
             return None
-        grads = [table[id(t)] for t in self.inputs]
+        grads = [table.get(id(t)) for t in self.inputs]
+        batch = len(as_list(dout)[0])
+        grads = [np.zeros((batch, *t.sample_shape), as_list(dout)[0].dtype) if g is None else g
+                 for t, g in zip(self.inputs, grads)]  # an input no parameter-free path reads
         return grads[0] if len(grads) == 1 else grads
 
     def _tensors_needing_gradients(self, input_gradient: bool) -> set[int]:
@@ -316,32 +334,35 @@ class Model:
             for key, regularizer in layer.regularizers.items():
                 layer.grads[key] += regularizer.gradient(layer.params[key])
 
-    def loss_and_output_gradient(self, y, out, logits: bool = False
-                                 ) -> tuple[np.ndarray, np.ndarray]:
-        """Per-sample losses (N,) and d(mean loss)/d(out), without the regularization."""
-        if logits:
-            return self.loss.logits_per_sample_and_gradient(y, out)
-        return self.loss.per_sample(y, out), self.loss.gradient(y, out)
+    def loss_and_output_gradient(self, y, out, logits=False) -> tuple:
+        """Per-sample losses (N,) (the weighted sum over outputs) and d(mean loss)/d(out) (a
+        list for several outputs), without the regularization. ``logits``: a bool for every
+        output or a list (``fused_outputs``)."""
+        outs = as_list(out)
+        flags = logits if isinstance(logits, list) else [bool(logits)] * len(outs)
+        _, total, douts = self.objectives.per_sample_and_gradients(as_list(y), outs, flags)
+        return total, (douts if len(douts) > 1 else douts[0])
 
-    def compute_loss_and_gradients(self, x, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def compute_loss_and_gradients(self, x, y) -> tuple[float, np.ndarray]:
         """One forward/backward pass in training mode on prepared arrays; fills
-        ``model.gradients``. Returns the batch-mean loss and the output (logits if fused)."""
-        fused = self.fuses_softmax
-        out = self.forward(x, training=True, logits=fused)
+        ``model.gradients``. Returns the batch-mean loss (regularization included) and the
+        output (logits where fused; a list for several outputs)."""
+        fused = self.fused_outputs
+        outs, ys = as_list(self.forward(x, training=True, logits=fused)), as_list(y)
         with np.errstate(over="ignore", invalid="ignore"):  # a non-finite loss is raised by fit
-            per_sample, dout = self.loss_and_output_gradient(y, out, fused)
-        loss = float(np.mean(per_sample)) + self.regularization_loss()
+            _, total, douts = self.objectives.per_sample_and_gradients(ys, outs, fused)
+            loss = float(np.mean(total)) + self.regularization_loss()
         if math.isfinite(loss):
-            self.backward(dout, fused)
+            self.backward(douts if len(douts) > 1 else douts[0], fused)
         else:
             self.release_caches()
-        return loss, out
+        return loss, outs if len(outs) > 1 else outs[0]
 
     # -- input preparation ----------------------------------------------------------------------
     def prepare(self, x, y=None, name: str = "x"):
         """Validate and cast inputs (an array, a list in input order or a dict by input name)
         and targets without changing the model; build it if needed. Returns x as floatx (an
-        array, or an ``InputBatch`` for several inputs) and y ready for the loss (or None)."""
+        array, or an ``ArrayGroup`` for several inputs) and y ready for the loss (or None)."""
         arrays = self._input_arrays(x, name)
         for array, tensor in zip(arrays, self.inputs):
             if array.ndim < 2 or array.shape[1:] != tensor.sample_shape:
@@ -351,15 +372,48 @@ class Model:
             same_length(arrays[0], array, f"{name}[{self.inputs[0].name!r}]",
                         f"{name}[{tensor.name!r}]")
         if y is not None:
-            same_length(arrays[0], np.asarray(y), name, "y")
-            y = self.loss.prepare_targets(y, (len(arrays[0]), *self.output_shape))
+            y = self._targets(y, len(arrays[0]), name)
         if not self.built:
             self.build()
-        return (arrays[0] if len(arrays) == 1 else InputBatch(arrays)), y
+        return (arrays[0] if len(arrays) == 1 else ArrayGroup(arrays)), y
+
+    def _targets(self, y, count: int, name: str):
+        """``y`` (an array; for several outputs a list in output order or a dict by output
+        name) ready for each output's loss: an array, or an ``ArrayGroup``. An output without
+        a loss needs no target (None); its entry becomes an empty column."""
+        names = self.output_names
+        if len(names) == 1:
+            if isinstance(y, (list, tuple)) and len(y) == 1 and isinstance(y[0], np.ndarray):
+                y = y[0]
+            same_length(np.empty(count), np.asarray(y), name, "y")
+            return self.objectives.losses[0].prepare_targets(y, (count, *self.outputs[0]
+                                                                 .sample_shape))
+        if isinstance(y, ArrayGroup):
+            return y
+        if isinstance(y, dict):
+            unknown = sorted(set(y) - set(names))
+            if unknown:
+                raise ArgumentError(f"model {self.name!r} expected y keyed by its output names "
+                                    f"{names}, got keys {sorted(y)}")
+            y = [y.get(key) for key in names]
+        if not isinstance(y, (list, tuple)) or len(y) != len(names):
+            raise ArgumentError(f"model {self.name!r} has {len(names)} outputs {names}: y "
+                                f"expected a list of as many arrays or a dict by output name, "
+                                f"got {type(y).__name__}")
+        prepared = []
+        for key, tensor, loss, target in zip(names, self.outputs, self.objectives.losses, y):
+            if loss is None:
+                prepared.append(np.zeros((count, 0), np.float32))
+                continue
+            if target is None:
+                raise ArgumentError(f"output {key!r} has a loss but y gives it no target")
+            same_length(np.empty(count), np.asarray(target), name, f"y[{key!r}]")
+            prepared.append(loss.prepare_targets(target, (count, *tensor.sample_shape)))
+        return ArrayGroup(prepared)
 
     def _input_arrays(self, x, name: str) -> list[np.ndarray]:
         names = [t.name for t in self.inputs]
-        if isinstance(x, InputBatch):
+        if isinstance(x, ArrayGroup):
             x = x.arrays
         if isinstance(x, dict):
             if sorted(x) != sorted(names):
@@ -378,7 +432,7 @@ class Model:
                 for a, n in zip(x, names)]
 
     def _require_compiled(self, what: str) -> None:
-        if self.optimizer is None or self.loss is None:
+        if self.optimizer is None or self.objectives is None:
             raise NotCompiledError(f"{what} needs a compiled model: call model.compile(optimizer, "
                                    "loss, metrics) first")
 
@@ -418,10 +472,10 @@ class Model:
         replicas.start(self, comm, "fit", _named_arrays(x_train, y_train, validation), {
             "batch_size": batch_size, "epochs": epochs, "initial_epoch": initial_epoch,
             "shuffle": bool(shuffle), "optimizer": self.optimizer.get_config(),
-            "loss": type(self.loss).__name__, "metrics": self.metrics}, training=True)
+            "loss": self.objectives.get_config()}, training=True)
         batches = EpochIterator((x_train, y_train), batch_size,
                                 self.rngs["shuffle"] if shuffle else None)
-        logged = ["loss", *self.metrics]
+        logged = self.objectives.log_names()
         logged += [f"val_{k}" for k in logged] if validation is not None else []
         callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
                                      rank=comm.rank, model=self, verbose=verbose, epochs=epochs,
@@ -486,8 +540,8 @@ class Model:
             raise ShapeError(f"evaluate expected at least one sample, got x of shape {x.shape}")
         comm = active_communicator()
         replicas.start(self, comm, "evaluate", _named_arrays(x, y),
-                       {"batch_size": batch_size, "loss": type(self.loss).__name__,
-                        "metrics": self.metrics}, training=False)
+                       {"batch_size": batch_size, "loss": self.objectives.get_config()},
+                       training=False)
         batches = EpochIterator((x, y), batch_size)
         callback_list = CallbackList(callbacks, add_progbar=verbose != 0, rank=comm.rank,
                                      model=self, verbose=verbose, epochs=1,
@@ -496,12 +550,14 @@ class Model:
             logs = loops.test_loop(self, batches, callback_list, self._inference_rows(), comm)
         if return_dict:
             return dict(sorted(logs.items()))
-        return [logs["loss"], *(logs[k] for k in self.metrics)] if self.metrics else logs["loss"]
+        names = self.objectives.log_names()
+        return [logs[k] for k in names] if len(names) > 1 else logs["loss"]
 
     def predict(self, x, batch_size: int | None = None, verbose="auto",
                 callbacks=None) -> np.ndarray:
         """Outputs for ``x`` in ceil(N / batch_size) steps, training off. Returns
-        (N, *output_shape) in floatx. ``callbacks`` get the ``on_predict_*`` hooks. Under a
+        (N, *output_shape) in floatx; for outputs given as a list or dict, a list or dict of
+        such arrays. ``callbacks`` get the ``on_predict_*`` hooks. Under a
         ``DataParallel``, every rank predicts its shard of each batch with rank 0's weights and
         gathers the others', so every rank returns all N outputs."""
         batch_size = check_batch_size(batch_size)
@@ -510,7 +566,9 @@ class Model:
         comm = active_communicator()
         replicas.start(self, comm, "predict", _named_arrays(x), {"batch_size": batch_size},
                        training=False)
-        out = np.empty((len(x), *self.output_shape), dtype=config.floatx())
+        outs = [np.empty((len(x), *t.sample_shape), dtype=config.floatx())
+                for t in self.outputs]
+        out = outs[0] if len(outs) == 1 else ArrayGroup(outs)
         batches = EpochIterator((x, out), batch_size)
         callback_list = CallbackList(callbacks, add_progbar=verbose != 0, rank=comm.rank,
                                      model=self, verbose=verbose, epochs=1,
@@ -518,7 +576,15 @@ class Model:
         with denormals.flush_to_zero():
             filled = loops.predict_loop(self, batches, callback_list, self._inference_rows(),
                                         comm)
-        return out if filled == len(out) else out[:filled]  # fewer if a callback stopped it
+        outs = [o if filled == len(o) else o[:filled] for o in outs]  # fewer: a callback stopped
+        return self.structured(outs)
+
+    def structured(self, items: list):
+        """``items`` (one per output) in the structure the outputs were given in: one item, a
+        list, or a dict by ``output_keys``."""
+        if self.output_keys is not None:
+            return dict(zip(self.output_keys, items))
+        return list(items) if self.outputs_as_list else items[0]
 
     def _inference_rows(self) -> int:
         """How many samples one inference forward takes at most: so many that no call's inputs
@@ -613,10 +679,17 @@ def load_model(filepath, compile: bool = True) -> Model:
 
 
 def _named_arrays(x, y=None, validation=None) -> dict:
-    """``{"x": x, "y": y, "x_val": ..., "y_val": ...}`` for the arrays given (the data every
-    data-parallel rank must pass alike)."""
+    """``{"x": x, "y": y, "x_val": ..., "y_val": ...}`` for the arrays given, an ``ArrayGroup``
+    as one entry per array (``"x[0]"``, ...): the data every data-parallel rank must pass
+    alike."""
     arrays = {"x": x, "y": y, **dict(zip(("x_val", "y_val"), validation or ()))}
-    return {name: array for name, array in arrays.items() if array is not None}
+    named = {}
+    for name, value in arrays.items():
+        if isinstance(value, ArrayGroup):
+            named.update({f"{name}[{i}]": array for i, array in enumerate(value.arrays)})
+        elif value is not None:
+            named[name] = value
+    return named
 
 
 def _layout_hint(got: tuple, expected: tuple) -> str:

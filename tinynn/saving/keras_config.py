@@ -98,8 +98,12 @@ def functional_graph(config: dict) -> tuple[str, list, list, list[tuple[str, lay
                 "inbound_nodes": [_call_refs(entry["name"], node)
                                   for node in entry["inbound_nodes"]]}
                for entry in body["layers"]]
-    inputs, outputs = replay_calls(entries, _ref_list(body["input_layers"]),
-                                   _ref_list(body["output_layers"]), make)
+    outputs_refs = body["output_layers"]
+    legacy = any(isinstance(node, list) for entry in body["layers"]
+                 for node in entry["inbound_nodes"])
+    if legacy and len(outputs_refs) == 1:  # Keras 2 lists even a single output
+        outputs_refs = outputs_refs[0]
+    inputs, outputs = replay_calls(entries, _ref_list(body["input_layers"]), outputs_refs, make)
     return str(body.get("name", "functional")), inputs, outputs, made
 
 
@@ -277,15 +281,29 @@ _ACCURACY = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accu
 
 
 def compile_arguments(config: dict) -> tuple:
-    """``(optimizer, loss, metrics)`` for ``model.compile`` from a Keras 3 ``compile_config``
-    or a legacy ``training_config``."""
-    for key in ("loss_weights", "weighted_metrics"):
-        if config.get(key):
-            raise _unsupported(f"compile setting {key}={config[key]!r}")
+    """``(optimizer, loss, metrics, loss_weights)`` for ``model.compile`` from a Keras 3
+    ``compile_config`` or a legacy ``training_config``; for several outputs the loss, metrics
+    and loss weights keep Keras's list or dict form."""
+    if config.get("weighted_metrics"):
+        raise _unsupported(f"compile setting weighted_metrics={config['weighted_metrics']!r}")
     default = "rmsprop"  # what Keras compiles with when the config names no optimizer
     optimizer = config.get("optimizer", config.get("optimizer_config", default))
-    return (_optimizer(optimizer), _loss(config["loss"]),
-            _metrics(config.get("metrics") or []))
+    loss, metrics = config["loss"], config.get("metrics") or []
+    if isinstance(loss, dict) and "class_name" not in loss:  # by output name
+        loss = {key: None if value is None else _loss(value) for key, value in loss.items()}
+    elif isinstance(loss, list):
+        loss = [None if value is None else _loss(value) for value in loss]
+    else:
+        loss = _loss(loss)
+    if isinstance(metrics, dict):
+        metrics = {key: _metrics(value if isinstance(value, list) else [value])
+                   for key, value in metrics.items()}
+    elif isinstance(loss, (list, dict)) and metrics and all(
+            isinstance(value, list) or value is None for value in metrics):
+        metrics = [_metrics(value or []) for value in metrics]
+    else:
+        metrics = _metrics(metrics)
+    return _optimizer(optimizer), loss, metrics, config.get("loss_weights")
 
 
 def _optimizer(value) -> optimizers.Optimizer:
@@ -358,7 +376,7 @@ def model_config(model) -> dict:
               "config": {"name": model.name, "trainable": True, "dtype": _policy(dtype),
                          "layers": entries, "build_input_shape": batch_shape},
               "registered_name": None, "build_config": {"input_shape": batch_shape}}
-    if model.optimizer is not None and model.loss is not None:
+    if model.optimizer is not None and model.objectives is not None:
         config["compile_config"] = compile_config(model)
     return config
 
@@ -400,16 +418,16 @@ def _functional_config(model) -> dict:
             for node in calls[layer.name]]
         entries.append(entry)
 
-    def refs(tensors: list):
-        items = [[t.history[0].name, index[id(t.node)], 0] for t in tensors]
-        return items[0] if len(items) == 1 else items
+    def refs(tensors: list) -> list:
+        return [[t.history[0].name, index[id(t.node)], 0] for t in tensors]
 
+    inputs = refs(model.inputs)
     config = {"module": "keras.src.models.functional", "class_name": "Functional",
               "config": {"name": model.name, "trainable": True, "layers": entries,
-                         "input_layers": refs(model.inputs),
-                         "output_layers": refs(model.outputs)},
+                         "input_layers": inputs[0] if len(inputs) == 1 else inputs,
+                         "output_layers": model.structured(refs(model.outputs))},
               "registered_name": "Functional", "build_config": {"input_shape": None}}
-    if model.optimizer is not None and model.loss is not None:
+    if model.optimizer is not None and model.objectives is not None:
         config["compile_config"] = compile_config(model)
     return config
 
@@ -458,17 +476,28 @@ def _initializer_entry(initializer) -> dict:
 
 
 def compile_config(model) -> dict:
-    """Keras 3's ``compile_config`` for tinynn's optimizer, loss and metrics."""
-    optimizer, loss = model.optimizer, model.loss
-    if type(optimizer) not in [cls for cls, _ in _OPTIMIZERS.values()] or type(loss) not in (
-            *_LOSSES.values(),):
-        raise CheckpointError(
-            f"cannot save the compile settings in the Keras format: {type(optimizer).__name__} "
-            f"and {type(loss).__name__} must be tinynn's {', '.join(sorted(_OPTIMIZERS))} and "
-            "one of its losses; compile with built-in ones, or save with save_weights")
+    """Keras 3's ``compile_config`` for tinynn's optimizer, losses and metrics (for several
+    outputs: lists, or dicts when the outputs were given as a dict)."""
+    optimizer, objectives = model.optimizer, model.objectives
+    for loss in objectives.losses:
+        if type(optimizer) not in [cls for cls, _ in _OPTIMIZERS.values()] or (
+                loss is not None and type(loss) not in (*_LOSSES.values(),)):
+            raise CheckpointError(
+                f"cannot save the compile settings in the Keras format: "
+                f"{type(optimizer).__name__} and {type(loss).__name__} must be tinynn's "
+                f"{', '.join(sorted(_OPTIMIZERS))} and one of its losses; compile with "
+                "built-in ones, or save with save_weights")
     options = optimizer.get_config()
+    if objectives.several:
+        loss = model.structured([None if item is None else _loss_entry(item)
+                                 for item in objectives.losses])
+        weights = model.structured(list(objectives.weights))
+        metrics = model.structured([list(group) for group in objectives.metrics])
+    else:
+        loss, weights = _loss_entry(objectives.losses[0]), None
+        metrics = list(objectives.metrics[0])
     return {"optimizer": _entry(type(optimizer).__name__, options, module="keras.optimizers"),
-            "loss": _loss_entry(loss), "loss_weights": None, "metrics": list(model.metrics),
+            "loss": loss, "loss_weights": weights, "metrics": metrics,
             "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
             "jit_compile": False}
 

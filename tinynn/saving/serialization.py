@@ -46,7 +46,7 @@ def model_config(model) -> dict:
                     "config": layer.get_config(), "inbound_nodes": calls[layer.name]}
                    for layer in model.layers],
         "input_layers": [ref(t) for t in model.inputs],
-        "output_layers": [ref(t) for t in model.outputs]}}
+        "output_layers": model.structured([ref(t) for t in model.outputs])}}
 
 
 def _is_functional(model) -> bool:
@@ -150,7 +150,17 @@ def replay_calls(entries: list, input_refs: list, output_refs: list, make_layer)
                                 f"{missing}")
         pending = waiting
     return ([_produced(produced, ref, "input_layers") for ref in input_refs],
-            [_produced(produced, ref, "output_layers") for ref in output_refs])
+            _structure(output_refs, lambda ref: _produced(produced, ref, "output_layers")))
+
+
+def _structure(refs, make):
+    """``make`` applied to each ``[layer, node, tensor]`` of ``refs``, kept in its structure:
+    one ref (Keras's form for a single tensor), a list or a dict of them."""
+    if isinstance(refs, dict):
+        return {key: make(ref) for key, ref in refs.items()}
+    if refs and isinstance(refs[0], str):
+        return make(refs)
+    return [make(ref) for ref in refs]
 
 
 def _single(tensors: list, layer):
@@ -169,11 +179,19 @@ def _produced(produced: dict, ref, what: str):
 
 # -- compile settings ---------------------------------------------------------------------------
 def compile_config(model) -> dict | None:
-    """Optimizer and loss configs and the metrics, or None for an uncompiled model."""
-    if model.optimizer is None or model.loss is None:
+    """Optimizer and loss configs and the metrics, or None for an uncompiled model. For several
+    outputs: a loss config (or None) per output, their ``loss_weights`` and metrics lists."""
+    if model.optimizer is None or model.objectives is None:
         return None
-    return {"optimizer": _registered_config(optimizers.get, model.optimizer),
-            "loss": _registered_config(losses.get, model.loss), "metrics": list(model.metrics)}
+    config = {"optimizer": _registered_config(optimizers.get, model.optimizer)}
+    objectives = model.objectives
+    if not objectives.several:
+        return {**config, "loss": _registered_config(losses.get, objectives.losses[0]),
+                "metrics": list(objectives.metrics[0])}
+    return {**config, "loss": [None if loss is None else _registered_config(losses.get, loss)
+                               for loss in objectives.losses],
+            "loss_weights": list(objectives.weights),
+            "metrics": [list(group) for group in objectives.metrics]}
 
 
 def _registered_config(get, obj) -> dict:
@@ -190,9 +208,14 @@ def _registered_config(get, obj) -> dict:
 
 
 def compile_from_config(config: dict) -> tuple:
-    """``(optimizer, loss, metrics)`` ready for ``model.compile``."""
-    return (_from_config(optimizers.get, config["optimizer"]),
-            _from_config(losses.get, config["loss"]), list(config["metrics"]))
+    """``(optimizer, loss, metrics, loss_weights)`` ready for ``model.compile``."""
+    loss = config["loss"]
+    if isinstance(loss, list):
+        loss = [None if item is None else _from_config(losses.get, item) for item in loss]
+    else:
+        loss = _from_config(losses.get, loss)
+    return (_from_config(optimizers.get, config["optimizer"]), loss, list(config["metrics"]),
+            config.get("loss_weights"))
 
 
 def _from_config(get, config: dict):

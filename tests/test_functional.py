@@ -3,12 +3,16 @@
 hand, whole-model gradients in float64 against central differences, training through the same
 loops as Sequential, and clear errors for bad graphs."""
 
+import json
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinynn as tn
 from tinynn.errors import ArgumentError, ShapeError
-from tinynn.testing import assert_close, check_model_gradients, floatx
+from tinynn.testing import assert_close, check_layer_gradients, check_model_gradients, floatx
 
 from .helpers import check_layer
 
@@ -251,3 +255,100 @@ def test_several_outputs_save_to_npz_with_their_compile_settings(tmp_path):
     first = model.fit(x, {"p": labels, "s": targets}, batch_size=5, epochs=1, verbose=0)
     again = loaded.fit(x, {"p": labels, "s": targets}, batch_size=5, epochs=1, verbose=0)
     assert first.history == again.history  # bitwise resumption
+
+
+# -- every new layer: gradients, configs, Keras's numbers -----------------------------------------
+MERGES = [L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum]
+
+
+@pytest.mark.parametrize("cls", MERGES)
+def test_merge_layer_gradients_match_finite_differences_unbuilt(cls, rng):
+    count = 2 if cls is L.Subtract else 3
+    inputs = [rng.standard_normal((4, 3, 2)) for _ in range(count)]
+    layer = cls()
+    check_layer_gradients(layer, inputs, rng=rng)  # built from the inputs, in float64
+    assert layer.built and layer.input_shape == [(3, 2)] * count
+    assert type(layer).from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("axis, shapes", [(-1, [(3, 2), (3, 5)]), (1, [(1, 4), (3, 4)]),
+                                          (-3, [(2, 2, 3), (4, 2, 3)])])
+def test_concatenate_gradients_and_config(axis, shapes, rng):
+    layer = L.Concatenate(axis=axis)
+    check_layer_gradients(layer, [rng.standard_normal((3, *shape)) for shape in shapes], rng=rng)
+    assert layer.get_config() == {"name": None, "axis": axis}
+
+
+def test_reshape_and_padding_gradients_from_unbuilt_layers(rng):
+    check_layer_gradients(L.Reshape((2, -1)), rng.standard_normal((3, 4, 3)), rng=rng)
+    check_layer_gradients(L.ZeroPadding2D((1, 2)), rng.standard_normal((2, 3, 4, 2)), rng=rng)
+
+
+@pytest.mark.parametrize("make", [
+    lambda lib: lib.layers.Add(), lambda lib: lib.layers.Subtract(),
+    lambda lib: lib.layers.Multiply(), lambda lib: lib.layers.Average(),
+    lambda lib: lib.layers.Maximum(), lambda lib: lib.layers.Minimum(),
+    lambda lib: lib.layers.Concatenate(axis=1)])
+def test_merge_layers_compute_what_keras_computes(keras, make, rng):
+    inputs = [rng.standard_normal((5, 3, 4)).astype(np.float32) for _ in range(2)]
+    ours, theirs = make(tn), make(keras)
+    assert_close(ours(inputs), np.asarray(theirs(inputs)), depth=2)
+    config = {k: v for k, v in theirs.get_config().items() if k not in ("name", "trainable",
+                                                                       "dtype")}
+    assert config == {k: v for k, v in ours.get_config().items() if k != "name"}
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda lib: lib.layers.Reshape((6, -1)), (4, 3, 2)),
+    (lambda lib: lib.layers.ZeroPadding2D(((1, 0), (2, 3))), (3, 4, 2)),
+    (lambda lib: lib.layers.ZeroPadding2D(2), (3, 4, 2))])
+def test_reshape_and_padding_compute_what_keras_computes(keras, make, shape, rng):
+    x = rng.standard_normal((5, *shape)).astype(np.float32)
+    ours, theirs = make(tn), make(keras)
+    np.testing.assert_array_equal(ours(x), np.asarray(theirs(x)))
+    keras_config = {k: v for k, v in theirs.get_config().items()
+                    if k not in ("name", "trainable", "dtype", "data_format")}
+    ours_config = {k: v for k, v in ours.get_config().items() if k != "name"}
+    assert json.loads(json.dumps(keras_config)) == ours_config  # tuples as lists
+
+
+# -- random graphs --------------------------------------------------------------------------------
+@st.composite
+def random_graphs(draw):
+    """A model over a random DAG of Dense calls (some layers shared), element-wise merges and
+    concatenations, with one or two outputs."""
+    width = draw(st.integers(2, 4))
+    x = tn.Input((width,), name="x")
+    tensors, denses = [x], []
+    for _ in range(draw(st.integers(2, 7))):
+        kind = draw(st.sampled_from(["dense", "shared", "merge", "concat"]))
+        a, b = (tensors[draw(st.integers(0, len(tensors) - 1))] for _ in range(2))
+        if kind == "shared" and denses:
+            tensors.append(denses[draw(st.integers(0, len(denses) - 1))](a))
+        elif kind == "merge":
+            tensors.append(draw(st.sampled_from(MERGES))()([a, b]))
+        elif kind == "concat":
+            tensors.append(L.Dense(width, activation="tanh")(L.concatenate([a, b])))
+        else:
+            denses.append(L.Dense(width, activation=draw(st.sampled_from(
+                ["tanh", "sigmoid", None]))))
+            tensors.append(denses[-1](a))
+    outputs = [L.Dense(3, activation="softmax")(tensors[-1])]
+    if draw(st.booleans()):
+        outputs.append(L.Dense(2)(tensors[draw(st.integers(1, len(tensors) - 1))]))
+    return tn.Model(x, outputs if len(outputs) > 1 else outputs[0], seed=draw(st.integers(0, 9)))
+
+
+@given(data=st.data())
+def test_random_graphs_gradients_match_finite_differences(data):
+    with floatx("float64"):
+        model = data.draw(random_graphs())
+        several = len(model.outputs) > 1
+        model.compile("sgd", ["sparse_categorical_crossentropy", "mse"] if several
+                      else "sparse_categorical_crossentropy",
+                      loss_weights=[1.0, 0.5] if several else None)
+        rng = np.random.default_rng(data.draw(st.integers(0, 99)))
+        x = rng.standard_normal((5, model.input_shape[0]))
+        labels = rng.integers(0, 3, 5)
+        y = [labels, rng.standard_normal((5, 2))] if several else labels
+        check_model_gradients(model, x, y)

@@ -86,19 +86,27 @@ def check_gradient(objective, value: np.ndarray, analytic: np.ndarray, name: str
                                  f"numerical {numeric!r}")
 
 
-def check_layer_gradients(layer, x: np.ndarray, *, rng: np.random.Generator | None = None,
+def check_layer_gradients(layer, x, *, rng: np.random.Generator | None = None,
                           **tolerances) -> None:
     """Check ``layer.backward`` (dx and every ``grads[k]``) against central differences.
 
-    ``layer`` must be built in float64 and ``x`` (N, *input_shape) float64. The objective is
+    ``x`` is (N, *input_shape) float64, or a list of such arrays for a layer that takes
+    several inputs (``Add``, ``Concatenate``...). An unbuilt ``layer`` is built in float64 from
+    ``x``'s shapes first, as calling it would; a built one must be float64. The objective is
     ``sum(forward(x) * dy)`` with a random upstream gradient ``dy``.
     """
     rng = rng or np.random.default_rng(0)
-    x = np.array(x, dtype=np.float64)
+    inputs = [np.array(a, dtype=np.float64) for a in (x if layer.takes_list else [x])]
+    if not layer.built:
+        shapes = [a.shape[1:] for a in inputs]
+        with floatx("float64"):
+            layer.build(shapes if layer.takes_list else shapes[0], np.random.default_rng(0))
+    x = inputs if layer.takes_list else inputs[0]
     rewind = _Rewinder(_generators(layer))
     y = layer.forward(x, training=True)
     dy = rng.standard_normal(y.shape)
     dx = layer.backward(dy)
+    dxs = dx if layer.takes_list else [dx]
     analytic = {k: g.copy() for k, g in layer.grads.items()}
     scale = max(1.0, abs(float(np.sum(y * dy))))
     tolerances.setdefault("atol", 1e-8 * scale)
@@ -111,7 +119,9 @@ def check_layer_gradients(layer, x: np.ndarray, *, rng: np.random.Generator | No
 
     rewind()
     name = layer.name or type(layer).__name__
-    check_gradient(objective, x, dx, f"{name} input", rng, **tolerances)
+    for i, (value, grad) in enumerate(zip(inputs, dxs)):
+        label = f"{name} input {i}" if layer.takes_list else f"{name} input"
+        check_gradient(objective, value, grad, label, rng, **tolerances)
     for key, grad in analytic.items():
         check_gradient(objective, layer.params[key], grad, f"{name}/{key}", rng, **tolerances)
 

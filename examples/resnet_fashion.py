@@ -55,7 +55,7 @@ def build_resnet(seed: int) -> tn.Model:
 
 
 def main() -> None:
-    parser = base_parser(__doc__.splitlines()[0], epochs=12, batch_size=64, out="out/resnet")
+    parser = base_parser(__doc__.splitlines()[0], epochs=24, batch_size=64, out="out/resnet")
     parser.add_argument("--lr", type=float, default=0.001)
     args = parse_args(parser)
     data_parallel_if_launched(args)

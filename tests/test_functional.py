@@ -352,3 +352,24 @@ def test_random_graphs_gradients_match_finite_differences(data):
         labels = rng.integers(0, 3, 5)
         y = [labels, rng.standard_normal((5, 2))] if several else labels
         check_model_gradients(model, x, y)
+
+
+def test_keras_faq_feature_extraction_shares_the_weights_of_a_sequential_model():
+    """``Model(model.inputs, [layer.output for layer in model.layers])``, Keras's FAQ idiom:
+    every layer's output for the same input, computed with the trained model's own arrays."""
+    model = tn.Sequential([tn.Input((5,)), L.Dense(4, activation="tanh"), L.Dense(3),
+                           L.Activation("softmax")], seed=1)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32)
+    model.fit(x, np.arange(6) % 3, epochs=1, verbose=0)
+    extractor = tn.Model(model.inputs, [layer.output for layer in model.layers])
+    hidden, logits, probabilities = extractor.predict(x, verbose=0)
+    np.testing.assert_array_equal(probabilities, model.predict(x, verbose=0))
+    dense = model.layers[0]
+    assert_close(hidden, np.tanh(x @ dense.params["kernel"] + dense.params["bias"]), depth=16)
+    assert extractor.shares_weights and model.layers[0].params["kernel"].base is not None
+    model.fit(x, np.arange(6) % 3, epochs=1, verbose=0)  # the owner trains on ...
+    np.testing.assert_array_equal(extractor.predict(x, verbose=0)[2], model.predict(x, verbose=0))
+    extractor.compile("sgd", "mse")
+    with pytest.raises(ArgumentError, match="uses layers built by another model"):
+        extractor.fit(x, [hidden, logits, probabilities], verbose=0)

@@ -142,7 +142,7 @@ def two_heads(lib, as_dict: bool):
 def test_several_outputs_train_as_keras_with_keras_history_names(keras, tmp_path, as_dict):
     """Batches of 10 that divide the 30 training and 10 validation samples: with a smaller
     last batch Keras 3.15's per-output losses are not per-sample means of the epoch (its total
-    is; docs/keras-parity.md, "Several outputs"), tinynn's are."""
+    is; docs/keras-parity.md, "Functional models"), tinynn's are."""
     rng = np.random.default_rng(4)
     x = rng.standard_normal((40, 6)).astype(np.float32)
     labels, targets = rng.integers(0, 3, 40), rng.standard_normal((40, 2)).astype(np.float32)

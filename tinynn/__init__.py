@@ -37,6 +37,7 @@ from . import (  # noqa: E402
     regularizers,
     saving,
     tuning,
+    utils,
 )
 from .config import set_random_seed
 from .layers import Input
@@ -48,5 +49,5 @@ __all__ = [
     "Input", "Model", "Sequential", "activations", "callbacks", "config", "datasets",
     "distribution", "errors",
     "initializers", "layers", "losses", "metrics", "models", "optimizers", "regularizers",
-    "saving", "set_random_seed", "tuning",
+    "saving", "set_random_seed", "tuning", "utils",
 ]

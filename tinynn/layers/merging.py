@@ -104,13 +104,15 @@ class Average(Merge):
 
 
 class _Extremum(Merge):
-    """Maximum or Minimum: the gradient goes to the first input holding the extremum (as
-    TensorFlow's, whose pairwise gradient sends ties to the left operand)."""
+    """Maximum or Minimum (``combine_with``: np.maximum or np.minimum): the gradient goes to the
+    first input holding the extremum (``pick``: np.argmax or np.argmin), as TensorFlow's
+    pairwise gradient sends ties to the left operand."""
 
-    pick = None  # np.argmax or np.argmin
+    def combine(self, xs):
+        return _reduce(self.combine_with, xs)
 
     def gradients(self, xs, y, dy):
-        chosen = type(self).pick(np.stack(xs), axis=0)
+        chosen = self.pick(np.stack(xs), axis=0)
         return [np.where(chosen == i, dy, np.zeros((), dy.dtype)) for i in range(len(xs))]
 
 
@@ -119,10 +121,7 @@ class Maximum(_Extremum):
     """The element-wise maximum of the inputs. Shapes: (N, *s) each -> (N, *s)."""
 
     keras_name = "Maximum"
-    pick = np.argmax
-
-    def combine(self, xs):
-        return _reduce(np.maximum, xs)
+    combine_with, pick = staticmethod(np.maximum), staticmethod(np.argmax)
 
 
 @register
@@ -130,10 +129,7 @@ class Minimum(_Extremum):
     """The element-wise minimum of the inputs. Shapes: (N, *s) each -> (N, *s)."""
 
     keras_name = "Minimum"
-    pick = np.argmin
-
-    def combine(self, xs):
-        return _reduce(np.minimum, xs)
+    combine_with, pick = staticmethod(np.minimum), staticmethod(np.argmin)
 
 
 @register

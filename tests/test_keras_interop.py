@@ -266,7 +266,7 @@ def test_unsupported_keras_layers_and_options_are_named(tmp_path, h5py, edit, ma
     ("loss", {"class_name": "CategoricalCrossentropy", "config": {"label_smoothing": 0.1}},
      "label_smoothing=0.1"),
     ("metrics", ["mae"], "metric 'mae'"),
-    ("loss_weights", [0.5], r"loss_weights=\[0.5\]")])
+    ("weighted_metrics", ["accuracy"], r"weighted_metrics=\['accuracy'\]")])
 def test_unsupported_compile_settings_suggest_compile_false(tmp_path, h5py, key, value, match):
     model = tinynn_model()
     model.save(tmp_path / "m.keras")
@@ -276,6 +276,18 @@ def test_unsupported_compile_settings_suggest_compile_false(tmp_path, h5py, key,
         tn.models.load_model(tmp_path / "edited.keras")
     loaded = tn.models.load_model(tmp_path / "edited.keras", compile=False)
     assert loaded.optimizer is None and same(loaded.get_weights(), model.get_weights())
+
+
+def test_keras_loss_weights_scale_the_loss_of_a_one_output_model(tmp_path, h5py):
+    model = tinynn_model()
+    model.save(tmp_path / "m.keras")
+    edit_config(tmp_path / "m.keras", tmp_path / "edited.keras",
+                lambda config: config["compile_config"].__setitem__("loss_weights", [0.5]))
+    loaded = tn.models.load_model(tmp_path / "edited.keras")
+    assert loaded.objectives.weights == [0.5]
+    full = model.evaluate(X, Y, verbose=0)[0] - model.regularization_loss()
+    half = loaded.evaluate(X, Y, verbose=0)[0] - loaded.regularization_loss()
+    assert half == pytest.approx(0.5 * full, rel=1e-6)
 
 
 def write_legacy_weights(path, h5py, model) -> None:

@@ -348,15 +348,15 @@ class Model:
         ``model.gradients``. Returns the batch-mean loss (regularization included) and the
         output (logits where fused; a list for several outputs)."""
         fused = self.fused_outputs
-        outs, ys = as_list(self.forward(x, training=True, logits=fused)), as_list(y)
+        out = self.forward(x, training=True, logits=fused)
         with np.errstate(over="ignore", invalid="ignore"):  # a non-finite loss is raised by fit
-            _, total, douts = self.objectives.per_sample_and_gradients(ys, outs, fused)
+            total, dout = self.loss_and_output_gradient(y, out, fused)
             loss = float(np.mean(total)) + self.regularization_loss()
         if math.isfinite(loss):
-            self.backward(douts if len(douts) > 1 else douts[0], fused)
+            self.backward(dout, fused)
         else:
             self.release_caches()
-        return loss, outs if len(outs) > 1 else outs[0]
+        return loss, out
 
     # -- input preparation ----------------------------------------------------------------------
     def prepare(self, x, y=None, name: str = "x"):

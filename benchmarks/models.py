@@ -2,7 +2,12 @@
 
 A layer is a tuple: ``("flatten",)``, ``("dense", units, activation)``,
 ``("conv", filters, kernel_size, activation)`` (stride 1, 'same' padding), ``("pool", size)``
-or ``("dropout", rate)``. Standard library only: the workers import this before any framework.
+or ``("dropout", rate)``; a residual network adds ``("stem", filters)`` (3x3 convolution
+without bias, BatchNormalization, ReLU, 2x2 max-pooling), ``("block", filters, stride)`` (He
+et al.'s basic block: two 3x3 convolutions with BatchNormalization, a 1x1-projection shortcut
+when the shape changes, added, then ReLU) and ``("gap",)`` (global average pooling), as
+examples/resnet_fashion.py builds it. Standard library only: the workers import this before
+any framework.
 """
 
 from __future__ import annotations
@@ -46,7 +51,48 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
                ("flatten",), ("dense", 1024, "relu"), ("dropout", 0.4),
                ("dense", 10, "softmax")),
               "Adam", 0.001, 20, {"tinynn": 0.9164, "keras": 0.9141}),
+    ModelSpec("resnet", "ResNet", (28, 28, 1),
+              (("stem", 32), ("block", 32, 1), ("block", 32, 1), ("block", 64, 2),
+               ("block", 64, 1), ("gap",), ("dense", 10, "softmax")),
+              "Adam", 0.001, 24, {}),  # examples/resnet_fashion.py (README.md)
 )}
+
+
+def is_graph(spec: ModelSpec) -> bool:
+    """Whether the spec needs the functional API (residual blocks)."""
+    return any(kind in ("stem", "block", "gap") for kind, *_ in spec.layers)
+
+
+def keras_style_model(api, spec: ModelSpec, **model_arguments):
+    """The spec as a model of a module with Keras's API (``tinynn`` or ``keras``): a
+    Sequential of ``keras_style_layers``, or a functional ``Model`` for a residual network.
+    ``model_arguments`` go to the model's constructor (tinynn's ``seed``)."""
+    if not is_graph(spec):
+        return api.Sequential(keras_style_layers(api.layers, spec), **model_arguments)
+    layers = api.layers
+    x = image = api.Input(spec.input_shape)
+    for kind, *args in spec.layers:
+        if kind == "stem":
+            x = layers.Conv2D(args[0], 3, padding="same", use_bias=False)(x)
+            x = layers.MaxPooling2D(2)(layers.Activation("relu")(layers.BatchNormalization()(x)))
+        elif kind == "block":
+            x = _block(layers, x, *args)
+        elif kind == "gap":
+            x = layers.GlobalAveragePooling2D()(x)
+        else:
+            x = layers.Dense(args[0], activation=args[1])(x)
+    return api.Model(image, x, **model_arguments)
+
+
+def _block(layers, x, filters: int, stride: int):
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = layers.BatchNormalization()(
+            layers.Conv2D(filters, 1, strides=stride, use_bias=False)(x))
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+    y = layers.Activation("relu")(layers.BatchNormalization()(y))
+    y = layers.BatchNormalization()(layers.Conv2D(filters, 3, padding="same", use_bias=False)(y))
+    return layers.Activation("relu")(layers.add([y, shortcut]))
 
 
 def keras_style_layers(layers_module, spec: ModelSpec) -> list:
@@ -84,6 +130,20 @@ def forward_flops(spec: ModelSpec) -> list[int]:
             shape = (h, w, args[0])
         elif kind == "pool":
             shape = (shape[0] // args[0], shape[1] // args[0], shape[2])
+        elif kind == "stem":
+            h, w, c = shape
+            flops.append(2 * h * w * 9 * c * args[0])
+            shape = (h // 2, w // 2, args[0])
+        elif kind == "block":
+            (h, w, c), (filters, stride) = shape, args
+            oh, ow = -(-h // stride), -(-w // stride)
+            flops.append(2 * oh * ow * 9 * c * filters)
+            flops.append(2 * oh * ow * 9 * filters * filters)
+            if stride != 1 or c != filters:
+                flops.append(2 * oh * ow * c * filters)
+            shape = (oh, ow, filters)
+        elif kind == "gap":
+            shape = (shape[2],)
     return flops
 
 

@@ -138,6 +138,7 @@ def examples():
     try:
         yield SimpleNamespace(task1=importlib.import_module("task1_one_hidden"),
                               task2=importlib.import_module("task2_mlp"),
-                              task3=importlib.import_module("task3_cnn"))
+                              task3=importlib.import_module("task3_cnn"),
+                              resnet=importlib.import_module("resnet_fashion"))
     finally:
         sys.path.remove(str(ROOT / "examples"))

@@ -10,7 +10,7 @@ import pytest
 
 import tinynn as tn
 from benchmarks import report, run
-from benchmarks.models import MODELS, forward_flops, keras_style_layers, train_flops
+from benchmarks.models import MODELS, forward_flops, keras_style_model, train_flops
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -150,20 +150,33 @@ def test_run_settings_full_only_with_every_default():
 
 
 PARAMS = {"task1": 79_510, "mlp3": 101_770, "mlp6": 151_306, "mlp12": 250_378,
-          "cnn": 3_274_634}
+          "cnn": 3_274_634, "resnet": 170_794}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_model_specs_build_the_reports_networks(name):
-    model = tn.Sequential(keras_style_layers(tn.layers, MODELS[name]), seed=0)
+    model = keras_style_model(tn, MODELS[name], seed=0)
     model.build()
     assert model.count_params() == PARAMS[name]
+
+
+def test_the_resnet_spec_is_the_examples_network(examples):
+    spec_model = keras_style_model(tn, MODELS["resnet"], seed=0)
+    example = examples.resnet.build_resnet(0)
+    assert [type(layer) for layer in spec_model.layers] == [type(layer)
+                                                            for layer in example.layers]
+    assert [layer.output.shape for layer in spec_model.layers] == [
+        layer.output.shape for layer in example.layers]
 
 
 def test_model_flops_match_the_anchors():
     assert forward_flops(MODELS["cnn"]) == [1_254_400, 20_070_400, 6_422_528, 20_480]
     assert train_flops(MODELS["cnn"]) == 3 * 27_767_808 - 1_254_400  # about 82 MFLOP
     assert train_flops(MODELS["mlp3"]) == 3 * (2 * 784 * 128 + 2 * 128 * 10) - 2 * 784 * 128
+    conv = [2 * 28 * 28 * 9 * 32, *[2 * 14 * 14 * 9 * 32 * 32] * 4,  # stem, 2 blocks at 32
+            2 * 7 * 7 * 9 * 32 * 64, 2 * 7 * 7 * 9 * 64 * 64, 2 * 7 * 7 * 32 * 64,  # stride 2
+            *[2 * 7 * 7 * 9 * 64 * 64] * 2, 2 * 64 * 10]
+    assert forward_flops(MODELS["resnet"]) == conv
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -171,9 +184,11 @@ def test_torch_twin_has_the_same_parameters_and_outputs(name):
     torch = pytest.importorskip("torch")
     from benchmarks.workers import torch_worker
     model = torch_worker.build(torch.nn, MODELS[name])
-    shape = (2, 1, 28, 28) if name == "cnn" else (2, 28, 28)
+    shape = (2, 1, 28, 28) if name in ("cnn", "resnet") else (2, 28, 28)
     assert model(torch.zeros(shape)).shape == (2, 10)
-    assert sum(p.numel() for p in model.parameters()) == PARAMS[name]
+    moving = sum(b.numel() for n, b in model.named_buffers()  # BatchNormalization's, which
+                 if n.endswith(("running_mean", "running_var")))  # Keras counts as weights
+    assert sum(p.numel() for p in model.parameters()) + moving == PARAMS[name]
     biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
     assert all(not b.any() for b in biases)  # Keras's zero biases
 

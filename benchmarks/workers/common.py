@@ -111,7 +111,7 @@ def result(epoch_seconds: list[float], measured: dict, params: int, framework: d
 
 def train_keras_style(api, model, spec: dict, model_spec: ModelSpec,
                       describe: Callable[[object], dict]) -> dict:
-    """Compile, fit (each epoch timed) and measure inference of a Sequential ``model`` of a
+    """Compile, fit (each epoch timed) and measure inference of a ``model`` of a
     Keras-style ``api`` (``keras`` or ``tinynn``: the same names and arguments). Returns the
     worker's result; ``describe(model)`` gives its framework entry, read after training."""
     x_train, y_train, x_test, y_test = load_data(spec["data"], model_spec)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from benchmarks.models import ModelSpec, keras_style_layers
+from benchmarks.models import ModelSpec, keras_style_model
 from benchmarks.workers import common
 
 
@@ -33,7 +33,7 @@ def main(spec: dict, model_spec: ModelSpec) -> dict:
     except ImportError as error:
         return common.skipped(error)
     keras.utils.set_random_seed(spec["seed"])
-    model = keras.Sequential(keras_style_layers(keras.layers, model_spec))
+    model = keras_style_model(keras, model_spec)
     return common.train_keras_style(keras, model, spec, model_spec, lambda trained: {
         "version": keras.__version__, "backend": backend,
         "jit_compile": bool(trained.jit_compile), **threads})

@@ -1,17 +1,17 @@
-"""tinynn worker: ``Sequential.fit`` as the examples call it, each epoch timed by a callback."""
+"""tinynn worker: ``fit`` as the examples call it, each epoch timed by a callback."""
 
 from __future__ import annotations
 
 import numpy as np
 
 import tinynn as tn
-from benchmarks.models import ModelSpec, keras_style_layers
+from benchmarks.models import ModelSpec, keras_style_model
 from benchmarks.workers import common
 from tinynn import ops
 
 
 def main(spec: dict, model_spec: ModelSpec) -> dict:
-    model = tn.Sequential(keras_style_layers(tn.layers, model_spec), seed=spec["seed"])
+    model = keras_style_model(tn, model_spec, seed=spec["seed"])
     return common.train_keras_style(tn, model, spec, model_spec, lambda trained: {
         "version": tn.__version__, "numpy": np.__version__,
         "kernels": {name: ops.implementation(name) for name in ops.KERNELS}})

@@ -12,12 +12,14 @@ import time
 
 import numpy as np
 
-from benchmarks.models import ModelSpec
+from benchmarks.models import ModelSpec, is_graph
 from benchmarks.workers import common
 
 
 def build(nn, spec: ModelSpec):
     """The spec as an ``nn.Sequential`` of logits, initialised as Keras does."""
+    if is_graph(spec):
+        return _initialised(nn, _resnet(nn, spec))
     activations = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
     shape = spec.input_shape
     if len(shape) == 3:
@@ -40,12 +42,53 @@ def build(nn, spec: ModelSpec):
             layers.append(nn.Dropout(args[0]))
         if kind in ("dense", "conv") and args[-1] in activations:  # softmax: in the loss
             layers.append(activations[args[-1]]())
-    model = nn.Sequential(*layers)
-    for layer in model:
+    return _initialised(nn, nn.Sequential(*layers))
+
+
+def _initialised(nn, model):
+    """Glorot-uniform kernels and zero biases, as Keras initialises them."""
+    for layer in model.modules():
         if isinstance(layer, (nn.Linear, nn.Conv2d)):
             nn.init.xavier_uniform_(layer.weight)  # torch's fans for (F, C, KH, KW) = Keras's
-            nn.init.zeros_(layer.bias)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
     return model
+
+
+def _resnet(nn, spec: ModelSpec):
+    """The residual spec (benchmarks/models.py) as modules; BatchNormalization with Keras's
+    epsilon 1e-3 and momentum 0.99 (torch's 0.01)."""
+
+    def norm(channels):
+        return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)
+
+    class Block(nn.Module):
+        def __init__(self, channels: int, filters: int, stride: int):
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(channels, filters, 3, stride, 1, bias=False), norm(filters), nn.ReLU(),
+                nn.Conv2d(filters, filters, 3, 1, 1, bias=False), norm(filters))
+            self.shortcut = (nn.Sequential(nn.Conv2d(channels, filters, 1, stride, bias=False),
+                                           norm(filters))
+                             if stride != 1 or channels != filters else nn.Identity())
+
+        def forward(self, x):
+            return (self.body(x) + self.shortcut(x)).relu()
+
+    channels, layers = spec.input_shape[2], []
+    for kind, *args in spec.layers:
+        if kind == "stem":
+            layers += [nn.Conv2d(channels, args[0], 3, 1, 1, bias=False), norm(args[0]),
+                       nn.ReLU(), nn.MaxPool2d(2)]
+            channels = args[0]
+        elif kind == "block":
+            layers.append(Block(channels, *args))
+            channels = args[0]
+        elif kind == "gap":
+            layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        else:
+            layers.append(nn.Linear(channels, args[0]))  # softmax: in the loss
+    return nn.Sequential(*layers)
 
 
 def to_tensors(torch, x: np.ndarray, y: np.ndarray) -> tuple:
@@ -111,7 +154,9 @@ def main(spec: dict, model_spec: ModelSpec) -> dict:
     measured = common.inference(evaluate, predict, x_test, y_test, labels, batch)
     framework = {"version": torch.__version__, "threads": torch.get_num_threads(),
                  "interop_threads": torch.get_num_interop_threads()}
-    params = sum(p.numel() for p in model.parameters())
+    params = sum(p.numel() for p in model.parameters()) + sum(  # + moving statistics, which
+        b.numel() for n, b in model.named_buffers()                 # Keras counts as weights
+        if n.endswith(("running_mean", "running_var")))
     return common.result(seconds, {**train_logs, **measured}, params, framework)
 
 

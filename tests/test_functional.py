@@ -373,3 +373,36 @@ def test_keras_faq_feature_extraction_shares_the_weights_of_a_sequential_model()
     extractor.compile("sgd", "mse")
     with pytest.raises(ArgumentError, match="uses layers built by another model"):
         extractor.fit(x, [hidden, logits, probabilities], verbose=0)
+
+
+def test_callbacks_watch_an_outputs_logs_and_a_refused_fit_changes_nothing(tmp_path):
+    x, labels, targets = two_output_data(40)
+    model = two_outputs(as_dict=True)
+    model.compile("adam", {"p": "sparse_categorical_crossentropy", "s": "mse"},
+                  metrics={"p": ["accuracy"]})
+    stop = tn.callbacks.EarlyStopping(monitor="val_p_accuracy", patience=0, mode="max")
+    log = tn.callbacks.CSVLogger(tmp_path / "log.csv")
+    history = model.fit(x, {"p": labels, "s": targets}, epochs=30, validation_split=0.25,
+                        verbose=0, callbacks=[stop, log])
+    assert len(history.epoch) < 30 and "val_p_accuracy" in history.history
+    assert (tmp_path / "log.csv").read_text().splitlines()[0] == \
+        "epoch,loss,p_accuracy,p_loss,s_loss,val_loss,val_p_accuracy,val_p_loss,val_s_loss"
+    before = model.get_weights()
+    with pytest.raises(ArgumentError, match=r"expected y keyed by its output names \['p', 's'\]"):
+        model.fit(x, {"p": labels, "size": targets}, epochs=1, verbose=0)
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_savers_never_import_the_models():
+    """tinynn.models imports tinynn.saving (model.save); the savers reach the model classes
+    through tinynn.registry, so there is no import cycle between the two packages."""
+    import ast
+    from pathlib import Path
+    root = Path(tn.__file__).parent
+    for path in (root / "saving").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = "." * node.level + (node.module or "")
+                names = {alias.name for alias in node.names}
+                assert "models" not in module.split(".") and "models" not in names, (path, module)

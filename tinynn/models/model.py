@@ -38,6 +38,7 @@ from ..interrupt import InterruptGuard
 from ..layers.base import Layer
 from ..layers.core import InputLayer
 from ..progress import resolve_verbose
+from ..registry import register_model
 from ..summary import summary_lines
 from ..validation import batch_size as check_batch_size
 from ..validation import float_array, non_negative_int, real_in_range, same_length
@@ -51,6 +52,7 @@ _ALIGN = 16  # parameter offsets are multiples of 16 elements (64 bytes in float
 INFERENCE_ACTIVATION_BYTES = 128 * 2**20
 
 
+@register_model("Functional")
 class Model:
     """A model of layer calls from ``inputs`` (a symbolic tensor from ``tinynn.Input``, or a
     list or dict of them) to ``outputs`` (one symbolic tensor).

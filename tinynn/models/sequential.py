@@ -16,10 +16,12 @@ from ..errors import ArgumentError, ShapeError
 from ..layers.base import Layer, snake_case
 from ..layers.core import Input, InputLayer
 from ..node import SymbolicTensor
+from ..registry import register_model
 from ..validation import float_array, same_length
 from .model import Model, _layout_hint
 
 
+@register_model("Sequential")
 class Sequential(Model):
     """A linear stack of layers.
 

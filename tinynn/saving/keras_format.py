@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import CheckpointError, UnsupportedKerasFeatureError
 from ..interrupt import InterruptGuard
+from ..registry import MODEL_CLASSES
 from . import keras_config
 from .atomic import atomic_write
 from .checks import (
@@ -138,7 +139,7 @@ def _model(source: KerasFile) -> tuple:
     """The Sequential or functional model the file's config describes, built (``_build``),
     and its ``[(Keras class name, layer), ...]`` in the order the file's weights follow."""
     from .. import layers
-    from ..models import Model, Sequential  # models imports saving: import at call time
+    Model, Sequential = MODEL_CLASSES["Functional"], MODEL_CLASSES["Sequential"]
 
     if keras_config.is_functional(source.config):
         name, inputs, outputs, entries = interpret(source, "the model config",

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import layers, losses, optimizers
 from ..errors import ArgumentError, CheckpointError, TinyNNError
+from ..registry import MODEL_CLASSES
 
 
 # -- architecture -------------------------------------------------------------------------------
@@ -50,8 +51,7 @@ def model_config(model) -> dict:
 
 
 def _is_functional(model) -> bool:
-    from ..models import Sequential  # models imports saving: import at call time
-    return not isinstance(model, Sequential)
+    return not isinstance(model, MODEL_CLASSES["Sequential"])
 
 
 def _check_registered(model_layers: list) -> None:
@@ -83,7 +83,7 @@ def model_from_config(config: dict, shapes: dict[str, tuple]):
     to its shape: a layer that would create an undeclared weight, or one of another shape, is
     refused before that weight is allocated (``Model.build``'s ``weight_shapes``).
     """
-    from ..models import Model, Sequential  # models imports saving: import at call time
+    Model, Sequential = MODEL_CLASSES["Functional"], MODEL_CLASSES["Sequential"]
 
     kind = config["class_name"]
     if kind not in ("Sequential", "Functional"):

@@ -53,7 +53,7 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
               "Adam", 0.001, 20, {"tinynn": 0.9164, "keras": 0.9141}),
     ModelSpec("resnet", "ResNet", (28, 28, 1),
               (("stem", 32), ("block", 32, 1), ("block", 32, 1), ("block", 64, 2),
-               ("block", 64, 1), ("gap",), ("dense", 10, "softmax")),
+               ("block", 64, 1), ("gap",), ("dropout", 0.3), ("dense", 10, "softmax")),
               "Adam", 0.001, 24, {}),  # examples/resnet_fashion.py (README.md)
 )}
 
@@ -79,6 +79,8 @@ def keras_style_model(api, spec: ModelSpec, **model_arguments):
             x = _block(layers, x, *args)
         elif kind == "gap":
             x = layers.GlobalAveragePooling2D()(x)
+        elif kind == "dropout":
+            x = layers.Dropout(args[0])(x)
         else:
             x = layers.Dense(args[0], activation=args[1])(x)
     return api.Model(image, x, **model_arguments)

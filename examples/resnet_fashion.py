@@ -3,12 +3,14 @@
     stem: Conv2D(32, 3x3) -> BatchNormalization -> ReLU -> MaxPooling2D(2)        (14, 14, 32)
     2 blocks at 32 channels, identity shortcuts                                    (14, 14, 32)
     1 block to 64 channels, stride 2, 1x1-projection shortcut, then 1 identity     (7, 7, 64)
-    GlobalAveragePooling2D -> Dense(10, softmax)
+    GlobalAveragePooling2D -> Dropout(0.3) -> Dense(10, softmax)
 
 A block is Conv2D(3x3) -> BatchNormalization -> ReLU -> Conv2D(3x3) -> BatchNormalization, added
-to its shortcut (``tn.layers.add``), then ReLU (He et al., 2016). Adam, sparse categorical
-cross-entropy, batch 64, validation_split 0.1; the learning rate drops tenfold for the last
-quarter of the epochs. Prints the summary, progress, test accuracy, confusion matrix and
+to its shortcut (``tn.layers.add``), then ReLU (He et al., 2016). AdamW (weight decay 0.004,
+Keras's default), sparse categorical cross-entropy, batch 64, validation_split 0.1; the
+learning rate drops tenfold for the last quarter of the epochs. Without weight decay and
+dropout the network fits the training set (accuracy 0.9999 by epoch 24) at 0.928 on the test
+set. Prints the summary, progress, test accuracy, confusion matrix and
 classification report; saves the curves, the heatmap, the model (``resnet_model.npz``, also
 ``.keras`` and ``.onnx`` when h5py and onnx are installed) under --out.
 """
@@ -50,12 +52,12 @@ def build_resnet(seed: int) -> tn.Model:
     x = layers.MaxPooling2D(2)(layers.Activation("relu")(layers.BatchNormalization()(x)))
     for filters, stride in ((32, 1), (32, 1), (64, 2), (64, 1)):
         x = block(x, filters, stride)
-    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.3)(layers.GlobalAveragePooling2D()(x))
     return tn.Model(image, layers.Dense(10, activation="softmax")(x), name="resnet", seed=seed)
 
 
 def main() -> None:
-    parser = base_parser(__doc__.splitlines()[0], epochs=24, batch_size=64, out="out/resnet")
+    parser = base_parser(__doc__.splitlines()[0], epochs=12, batch_size=64, out="out/resnet")
     parser.add_argument("--lr", type=float, default=0.001)
     args = parse_args(parser)
     data_parallel_if_launched(args)
@@ -63,8 +65,8 @@ def main() -> None:
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.limit)
     x_train, x_test = x_train[..., None], x_test[..., None]  # (N, 28, 28, 1) NHWC
     model = build_resnet(args.seed)
-    model.compile(tn.optimizers.Adam(learning_rate=args.lr), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(tn.optimizers.AdamW(learning_rate=args.lr, weight_decay=0.004),
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.summary()
     drop_at = args.epochs - args.epochs // 4
     schedule = tn.callbacks.LearningRateScheduler(

@@ -86,6 +86,8 @@ def _resnet(nn, spec: ModelSpec):
             channels = args[0]
         elif kind == "gap":
             layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        elif kind == "dropout":
+            layers.append(nn.Dropout(args[0]))
         else:
             layers.append(nn.Linear(channels, args[0]))  # softmax: in the loss
     return nn.Sequential(*layers)

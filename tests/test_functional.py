@@ -406,3 +406,64 @@ def test_the_savers_never_import_the_models():
                 module = "." * node.level + (node.module or "")
                 names = {alias.name for alias in node.names}
                 assert "models" not in module.split(".") and "models" not in names, (path, module)
+
+
+# -- models as layers -----------------------------------------------------------------------------
+def encoder(name="encoder"):
+    a = tn.Input((5,), name=f"{name}_in")
+    return tn.Model(a, L.Dense(3, activation="tanh")(L.Dense(4, activation="tanh")(a)),
+                    name=name, seed=4)
+
+
+def test_a_model_called_twice_as_a_layer_shares_its_weights_and_gradients():
+    with floatx("float64"):
+        shared = encoder()
+        x1, x2 = tn.Input((5,), name="x1"), tn.Input((5,), name="x2")
+        out = L.Dense(2, activation="softmax")(L.subtract([shared(x1), shared(x2)]))
+        siamese = tn.Model([x1, x2], out, name="siamese", seed=0)
+        siamese.compile("sgd", "sparse_categorical_crossentropy")
+        rng = np.random.default_rng(0)
+        a, b = rng.standard_normal((6, 5)), rng.standard_normal((6, 5))
+        check_model_gradients(siamese, [a, b], np.arange(6) % 2)
+    assert [type(layer).__name__ for layer in siamese.layers] == [
+        "InputLayer", "InputLayer", "Model", "Subtract", "Dense"]
+    assert siamese.count_params() == shared.count_params() + 8 == 47
+    rows = {row[0]: row for row in tn.summary.layer_table(siamese)}
+    assert rows["encoder (Model)"][3] == ["x1[0][0]", "x2[0][0]"]
+
+
+def test_a_trained_model_nested_in_another_keeps_its_weights_and_trains_there():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((20, 5)).astype(np.float32)
+    inner = encoder("pretrained")
+    inner.compile("adam", "mse")
+    inner.fit(x, np.tanh(x[:, :3]), epochs=2, verbose=0)
+    before = inner.predict(x, verbose=0)
+    outer_input = tn.Input((5,), name="features")
+    encoded = inner(outer_input)
+    outer = tn.Model(outer_input, L.Dense(2)(encoded), name="head", seed=1)
+    outer.compile("adam", "mse")
+    features = tn.Model(outer.inputs, encoded)  # the nested model's call, in the outer graph
+    np.testing.assert_array_equal(features.predict(x, verbose=0), before)  # values copied
+    outer.fit(x, np.zeros((20, 2), np.float32), epochs=1, verbose=0)
+    after = inner.predict(x, verbose=0)
+    assert not np.array_equal(after, before)  # trained inside the outer model
+    np.testing.assert_array_equal(features.predict(x, verbose=0), after)
+    with pytest.raises(ArgumentError, match="a model nested in another"):
+        inner.fit(x, np.tanh(x[:, :3]), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("name", ["m.npz", "m.keras", "m.weights.h5"])
+def test_a_model_with_a_nested_model_is_refused_by_model_files_with_a_clear_error(tmp_path,
+                                                                                   name):
+    x = tn.Input((5,), name="features")
+    model = tn.Model(x, L.Dense(2)(encoder("inner")(x)))
+    model.build()
+    saver = model.save_weights if "weights" in name else model.save
+    with pytest.raises(tn.errors.CheckpointError,
+                       match=r"calls the models \['inner'\] as layers.*\.weights\.npz"):
+        saver(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+    model.save_weights(tmp_path / "w.weights.npz")  # the weights alone
+    twin = tn.Model(x, model.outputs[0])
+    twin.load_weights(tmp_path / "w.weights.npz")

@@ -37,6 +37,7 @@ from ..errors import ArgumentError, NonFiniteLossError, NotCompiledError, ShapeE
 from ..interrupt import InterruptGuard
 from ..layers.base import Layer
 from ..layers.core import InputLayer
+from ..node import Node, SymbolicTensor
 from ..progress import resolve_verbose
 from ..registry import register_model
 from ..summary import summary_lines
@@ -84,6 +85,7 @@ class Model:
         self.objectives: Objectives | None = None
         self.output_keys: list[str] | None = None  # outputs given as a dict: its keys
         self.outputs_as_list = False  # outputs given as a list (or dict): predict returns one
+        self.inbound_nodes: list = []  # its calls as a layer of another model
         self.history: History | None = None
         self.stop_training = self.stop_evaluating = self.stop_predicting = False
         self.parameters = self.gradients = self.states = None
@@ -129,6 +131,14 @@ class Model:
         """The layers that compute (input layers excluded), in ``layers`` order."""
         return [layer for layer in self.layers if not isinstance(layer, InputLayer)]
 
+    @property
+    def leaf_layers(self) -> list[Layer]:
+        """The computing layers with each nested model's in its place: what the buffers hold."""
+        leaves = []
+        for layer in self.weighted_layers:
+            leaves += layer.leaf_layers if isinstance(layer, Model) else [layer]
+        return leaves
+
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """The layer named ``name``, or at ``index`` in ``layers``."""
         every = self.layers
@@ -157,10 +167,13 @@ class Model:
         shares its arrays instead of packing its own (``shares_weights``)."""
         if self.built:
             return
-        already = [layer for layer in self.weighted_layers if layer.built and layer.weights]
+        already = [layer for layer in self.weighted_layers
+                   if not isinstance(layer, Model) and layer.built and layer.weights]
         for node in self.nodes:
             layer = node.layer
-            if not layer.built:
+            if isinstance(layer, Model):
+                layer.build()  # a nested model builds its own layers, with its own seed
+            elif not layer.built:
                 if weight_shapes is not None:
                     layer.weight_guard = _declared_only(layer.name,
                                                         weight_shapes.get(layer.name, []))
@@ -174,6 +187,10 @@ class Model:
         self.shares_weights = bool(already)
         if not self.shares_weights:
             self._pack_parameters()
+            for nested in self.weighted_layers:  # their weights now live in this model's
+                if isinstance(nested, Model):     # buffers: they predict, this model trains
+                    nested.shares_weights = True
+                    nested.parameters = nested.gradients = nested.states = None
         self.built = True
         if self.optimizer is not None and not self.shares_weights:
             self.optimizer.build(self.parameters, self.layout)
@@ -181,7 +198,7 @@ class Model:
     def _pack_parameters(self) -> None:
         """Move every layer's trainable weights into one buffer (and point ``params``/``grads``
         at it and at the gradient buffer), and its non-trainable ones into another."""
-        layers = self.weighted_layers
+        layers = self.leaf_layers
         self.parameters, self.layout = _pack([(layer, layer.params) for layer in layers])
         self.gradients = np.zeros_like(self.parameters)
         for layer in layers:
@@ -193,7 +210,7 @@ class Model:
     def named_weights(self) -> dict[str, np.ndarray]:
         """Every weight as ``{"layer/key": view}``, in Keras's order (layer by layer, each
         layer's trainable weights, then its non-trainable ones)."""
-        return {f"{layer.name}/{key}": value for layer in self.weighted_layers
+        return {f"{layer.name}/{key}": value for layer in self.leaf_layers
                 for key, value in layer.weights.items()}
 
     def compile(self, optimizer, loss, metrics=None, loss_weights=None) -> None:
@@ -209,6 +226,89 @@ class Model:
         self.metrics = [] if several else objectives.metrics[0]
         if self.built and not self.shares_weights:
             self.optimizer.build(self.parameters, self.layout)
+
+    # -- called as a layer of another model ------------------------------------------------------
+    uses_training_rng = False
+    batch_shard = None
+    compute_input_gradient = True
+    declared_input_shape = None
+    regularizers: dict = {}  # a nested model's regularizers are counted through its layers
+
+    def __call__(self, inputs):
+        """On symbolic tensors: a call of this model as a layer (a node of the calling graph);
+        on arrays: ``predict``."""
+        items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if not all(isinstance(item, SymbolicTensor) for item in items):
+            return self.predict(inputs, verbose=0)
+        if len(self.outputs) != 1:
+            raise ArgumentError(f"model {self.name!r} has {len(self.outputs)} outputs: only a "
+                                "model of one output can be called as a layer")
+        node = Node(self, items)
+        self.inbound_nodes.append(node)
+        return node.output
+
+    @property
+    def takes_list(self) -> bool:
+        return len(self.inputs) > 1
+
+    @property
+    def input(self):
+        """The model's input tensor (a list for several), as Keras's ``model.input``."""
+        return self.inputs if len(self.inputs) > 1 else self.inputs[0]
+
+    @property
+    def output(self):
+        """The model's output tensor (a list for several), as Keras's ``model.output``."""
+        return self.outputs if len(self.outputs) > 1 else self.outputs[0]
+
+    def compute_output_shape(self, input_shape):
+        shapes = [tuple(s) for s in (input_shape if self.takes_list else [input_shape])]
+        expected = [t.sample_shape for t in self.inputs]
+        if shapes != expected:
+            raise ShapeError(f"model {self.name!r} called as a layer expected inputs of shapes "
+                             f"{expected}, got {shapes}")
+        return self.outputs[0].sample_shape
+
+    def describe(self) -> str:
+        return f"model {self.name!r}"
+
+    @property
+    def params(self) -> dict:
+        return {f"{layer.name}/{key}": value for layer in self.leaf_layers
+                for key, value in layer.params.items()}
+
+    @property
+    def grads(self) -> dict:
+        return {f"{layer.name}/{key}": value for layer in self.leaf_layers
+                for key, value in layer.grads.items()}
+
+    @property
+    def state(self) -> dict:
+        return {f"{layer.name}/{key}": value for layer in self.leaf_layers
+                for key, value in layer.state.items()}
+
+    @property
+    def weights(self) -> dict:
+        return {**self.params, **self.state}
+
+    @property
+    def _cache(self) -> dict:
+        """Its calls' training caches (by node), so that a calling model can keep them apart
+        per call of this model."""
+        return {id(node): node.cache for node in self.nodes if node.cache}
+
+    @_cache.setter
+    def _cache(self, caches: dict) -> None:
+        for node in self.nodes:
+            node.cache = caches.get(id(node), {})
+
+    @property
+    def holds_cache(self) -> bool:
+        return any(node.cache for node in self.nodes) or any(
+            layer.holds_cache for layer in self.leaf_layers)
+
+    def release_cache(self) -> None:
+        self.release_caches()
 
     # -- forward and backward -------------------------------------------------------------------
     @property
@@ -290,7 +390,13 @@ class Model:
                 continue
             layer.compute_input_gradient = any(wanted)
             earlier = {k: g.copy() for k, g in layer.grads.items()} if layer in done else {}
-            dx = layer.backward_logits(dy) if id(node) in as_logits else layer.backward(dy)
+            if isinstance(layer, Model):  # a nested model: its regularizers are this one's
+                dx = layer.backward(dy, input_gradient=layer.compute_input_gradient,
+                                    regularization=False)
+            elif id(node) in as_logits:
+                dx = layer.backward_logits(dy)
+            else:
+                dx = layer.backward(dy)
             for key, value in earlier.items():  # a shared layer: sum over its calls
                 layer.grads[key] += value
             done.add(layer)
@@ -322,17 +428,17 @@ class Model:
         """Drop every call's training-forward values (after a forward without backward)."""
         for node in self.nodes:
             node.cache = {}
-        for layer in self.weighted_layers:
+        for layer in self.leaf_layers:
             layer.release_cache()
 
     def regularization_loss(self) -> float:
         """The sum of the regularizers' penalties on the current weights (Keras adds it to the
         loss it reports and differentiates)."""
-        return float(sum(regularizer(layer.params[key]) for layer in self.weighted_layers
+        return float(sum(regularizer(layer.params[key]) for layer in self.leaf_layers
                          for key, regularizer in layer.regularizers.items()))
 
     def _add_regularization_gradients(self) -> None:
-        for layer in self.weighted_layers:
+        for layer in self.leaf_layers:
             for key, regularizer in layer.regularizers.items():
                 layer.grads[key] += regularizer.gradient(layer.params[key])
 
@@ -441,8 +547,8 @@ class Model:
     def _require_own_weights(self, what: str) -> None:
         if self.shares_weights:
             raise ArgumentError(f"{what} needs a model that owns its weights, but {self.name!r} "
-                                "uses layers built by another model (a sub-model): train that "
-                                "model instead")
+                                "uses layers built by another model (a sub-model, or a model "
+                                "nested in another): train that model instead")
 
     # -- training -------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,

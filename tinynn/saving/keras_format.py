@@ -47,6 +47,7 @@ from .keras_h5 import (
     layer_keys,
     write_weights,
 )
+from .serialization import refuse_nested
 
 KERAS_VERSION = "3.15.1"  # the Keras release whose files these are checked against
 MATCH_HINT = ("tinynn matches the Keras layers that hold weights to the model's by position "
@@ -60,6 +61,7 @@ def save_model(model, path: Path, include_optimizer: bool = True,
     """Write ``model`` as a Keras 3 ``.keras`` file: config (with the compile settings of a
     compiled model), weights and, with ``include_optimizer``, the optimizer state."""
     model.require_built("save")
+    refuse_nested(model, "a .keras file")
     config = keras_config.model_config(model)
     state = optimizer_variables(model) if include_optimizer and "compile_config" in config \
         else None
@@ -75,6 +77,7 @@ def save_model(model, path: Path, include_optimizer: bool = True,
 def save_weights(model, path: Path, overwrite: bool = True) -> None:
     """Write the weights of ``model`` as a Keras 3 ``.weights.h5`` file."""
     model.require_built("save_weights")
+    refuse_nested(model, "a Keras weights file")
     weights = _weights_h5(model, path, overwrite, None)
     with atomic_write(path) as file:
         file.write(weights)

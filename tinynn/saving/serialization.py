@@ -25,6 +25,7 @@ def model_config(model) -> dict:
     with its ``inbound_nodes``: one entry per call in this model, each the list of
     ``[layer name, node index, tensor index]`` of its inputs (node indices count the layer's
     calls in this model), and the ``input_layers`` and ``output_layers`` as such triples."""
+    refuse_nested(model, "a model file")
     _check_registered(model.layers)
     if not _is_functional(model):
         return {"class_name": "Sequential", "config": {
@@ -52,6 +53,18 @@ def model_config(model) -> dict:
 
 def _is_functional(model) -> bool:
     return not isinstance(model, MODEL_CLASSES["Sequential"])
+
+
+def refuse_nested(model, what: str) -> None:
+    """CheckpointError when ``model`` calls another model as a layer: its files cannot hold
+    that yet (the weights alone can be saved to a ``.weights.npz`` file)."""
+    nested = [layer.name for layer in model.layers
+              if isinstance(layer, MODEL_CLASSES["Functional"])]
+    if nested:
+        raise CheckpointError(f"cannot write {what} of model {model.name!r}: it calls the models "
+                              f"{nested} as layers, which tinynn's and Keras's model files do "
+                              "not hold yet; save the weights to a .weights.npz file and rebuild "
+                              "the model in code")
 
 
 def _check_registered(model_layers: list) -> None:

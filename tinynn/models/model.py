@@ -86,6 +86,7 @@ class Model:
         self.output_keys: list[str] | None = None  # outputs given as a dict: its keys
         self.outputs_as_list = False  # outputs given as a list (or dict): predict returns one
         self.inbound_nodes: list = []  # its calls as a layer of another model
+        self._memo: dict = {}
         self.history: History | None = None
         self.stop_training = self.stop_evaluating = self.stop_predicting = False
         self.parameters = self.gradients = self.states = None
@@ -100,6 +101,7 @@ class Model:
     # -- the graph -----------------------------------------------------------------------------
     def _set_graph(self, inputs: list, outputs: list) -> None:
         self.inputs, self.outputs = inputs, outputs
+        self._memo: dict = {}  # what forward and backward derive from the graph, once
         self.nodes = graph_nodes(inputs, outputs)
         self._graph_layers = keras_layer_order(inputs, outputs, self.nodes)
         seen = set()
@@ -316,12 +318,16 @@ class Model:
         """Per output: True when its loss is a cross-entropy on probabilities and its layer a
         softmax that no other call reads: softmax and loss are then computed together from the
         logits."""
-        read = {id(t) for node in self.nodes for t in node.inputs}
-        losses_ = self.objectives.losses if self.objectives else [None] * len(self.outputs)
-        return [isinstance(loss, losses.Crossentropy) and not loss.from_logits
+        key = ("fused", self.objectives)
+        if key not in self._memo:
+            read = self._consumers()
+            losses_ = self.objectives.losses if self.objectives else [None] * len(self.outputs)
+            self._memo[key] = [
+                isinstance(loss, losses.Crossentropy) and not loss.from_logits
                 and isinstance(getattr(t.history[0], "activation", None), Softmax)
                 and hasattr(t.history[0], "forward_logits") and id(t) not in read
                 for t, loss in zip(self.outputs, losses_)]
+        return self._memo[key]
 
     @property
     def fuses_softmax(self) -> bool:
@@ -331,9 +337,16 @@ class Model:
     def forward(self, x, training: bool = False, logits: bool = False) -> np.ndarray:
         """The model's output for prepared ``x`` (``prepare``: an array, or an ``ArrayGroup``);
         with ``logits``, the output layer's pre-softmax values. In training, each call keeps
-        what its ``backward`` needs, on its node."""
+        what its ``backward`` needs, on its node (on its layer, for a chain)."""
+        if self._is_chain():  # the same calls, without the tensor table
+            *body, last = self.nodes
+            for node in body:
+                x = node.layer.forward(x, training=training)
+            if id(last) in self._logit_nodes(logits):
+                return last.layer.forward_logits(x, training)
+            return last.layer.forward(x, training=training)
         values = {id(t): a for t, a in zip(self.inputs, as_list(x))}
-        remaining = self._consumer_counts()
+        remaining, kept = dict(self._consumers()), {id(t) for t in self.outputs}
         as_logits = self._logit_nodes(logits)
         for node in self.nodes:
             layer = node.layer
@@ -348,7 +361,7 @@ class Model:
             values[id(node.output)] = out
             for t in node.inputs:  # drop what no later call reads
                 remaining[id(t)] -= 1
-                if not remaining[id(t)] and all(t is not o for o in self.outputs):
+                if not remaining[id(t)] and id(t) not in kept:
                     del values[id(t)]
         outs = [values[id(t)] for t in self.outputs]
         return outs if len(outs) > 1 else outs[0]
@@ -356,15 +369,39 @@ class Model:
     def _logit_nodes(self, logits) -> set[int]:
         """The calls to run as logits: those of the outputs ``logits`` flags (a bool for
         every output, or a list)."""
-        flags = logits if isinstance(logits, list) else [bool(logits)] * len(self.outputs)
-        return {id(t.node) for t, flag in zip(self.outputs, flags) if flag}
+        flags = tuple(logits) if isinstance(logits, list) else (bool(logits),) * len(self.outputs)
+        key = ("logits", flags)
+        if key not in self._memo:
+            self._memo[key] = {id(t.node) for t, flag in zip(self.outputs, flags) if flag}
+        return self._memo[key]
 
-    def _consumer_counts(self) -> dict[int, int]:
-        counts: dict[int, int] = {}
-        for node in self.nodes:
-            for t in node.inputs:
-                counts[id(t)] = counts.get(id(t), 0) + 1
-        return counts
+    def _is_chain(self) -> bool:
+        """Whether the graph is a chain: one input, every call on the previous call's output,
+        no layer called twice. Forward and backward then run the calls in a plain loop and
+        each call's cache stays on its layer."""
+        if "chain" not in self._memo:
+            previous, seen, chain = self.inputs[0], set(), len(self.inputs) == 1
+            for node in self.nodes:
+                layer = node.layer
+                if (not chain or len(node.inputs) != 1 or node.inputs[0] is not previous
+                        or id(layer) in seen or isinstance(layer, Model)):
+                    chain = False
+                    break
+                seen.add(id(layer))
+                previous = node.output
+            self._memo["chain"] = chain and len(self.outputs) == 1 \
+                and previous is self.outputs[0]
+        return self._memo["chain"]
+
+    def _consumers(self) -> dict[int, int]:
+        """How many calls read each tensor (by id), computed once per graph."""
+        if "consumers" not in self._memo:
+            counts: dict[int, int] = {}
+            for node in self.nodes:
+                for t in node.inputs:
+                    counts[id(t)] = counts.get(id(t), 0) + 1
+            self._memo["consumers"] = counts
+        return self._memo["consumers"]
 
     def backward(self, dout: np.ndarray, logits: bool = False, input_gradient: bool = False,
                  regularization: bool = True):
@@ -375,6 +412,11 @@ class Model:
         parameters skips its dx (for the CNN, conv1's col2im) and the parameter-free layers
         before it are not run backward at all."""
         needs = self._tensors_needing_gradients(input_gradient)
+        if self._is_chain():
+            grad = self._chain_backward(as_list(dout)[0], needs, self._logit_nodes(logits))
+            if regularization:
+                self._add_regularization_gradients()
+            return grad if input_gradient else None
         table: dict = {}
         for t, g in zip(self.outputs, as_list(dout)):
             table[id(t)] = table[id(t)] + g if id(t) in table else g
@@ -415,14 +457,31 @@ class Model:
                  for t, g in zip(self.inputs, grads)]  # an input no parameter-free path reads
         return grads[0] if len(grads) == 1 else grads
 
+    def _chain_backward(self, grad, needs: set[int], as_logits: set[int]):
+        """``backward`` for a chain: each call from the last; the calls before the first that
+        needs its input's gradient only release their caches."""
+        for i in range(len(self.nodes) - 1, -1, -1):
+            node = self.nodes[i]
+            layer, wanted = node.layer, id(node.inputs[0]) in needs
+            if not (layer.params or wanted):  # nothing before it has parameters either
+                for earlier in self.nodes[:i + 1]:
+                    earlier.layer.release_cache()
+                return None
+            layer.compute_input_gradient = wanted
+            grad = layer.backward_logits(grad) if id(node) in as_logits else layer.backward(grad)
+        return grad
+
     def _tensors_needing_gradients(self, input_gradient: bool) -> set[int]:
         """Tensors whose gradient some parameter (or the caller) needs: the inputs if asked,
         and the output of every call with parameters or with such an input."""
-        needs = {id(t) for t in self.inputs} if input_gradient else set()
-        for node in self.nodes:
-            if node.layer.params or any(id(t) in needs for t in node.inputs):
-                needs.add(id(node.output))
-        return needs
+        key = ("needs", input_gradient, self.built)
+        if key not in self._memo:
+            needs = {id(t) for t in self.inputs} if input_gradient else set()
+            for node in self.nodes:
+                if node.layer.params or any(id(t) in needs for t in node.inputs):
+                    needs.add(id(node.output))
+            self._memo[key] = needs
+        return self._memo[key]
 
     def release_caches(self) -> None:
         """Drop every call's training-forward values (after a forward without backward)."""

@@ -31,6 +31,7 @@ class Objectives:
                  metrics: list[list[str]]):
         self.names, self.losses, self.weights, self.metrics = names, output_losses, weights, \
             metrics
+        self._log_names = self._names_of_logs()
 
     @classmethod
     def from_compile(cls, names: list[str], loss, loss_weights=None, metrics=None):
@@ -67,6 +68,9 @@ class Objectives:
 
     def log_names(self) -> list[str]:
         """The keys of a step's logs, in Keras's order (evaluate returns them in it)."""
+        return list(self._log_names)
+
+    def _names_of_logs(self) -> list[str]:
         names = ["loss"]
         if self.several:
             names += [f"{name}_loss" for name, loss in zip(self.names, self.losses) if loss]
@@ -80,7 +84,7 @@ class Objectives:
         """Per-sample means of ``sums`` over ``seen`` samples; ``penalty`` (a constant
         regularization) is added to the total loss."""
         values = sums / seen
-        logs = dict(zip(self.log_names(), map(float, values)))
+        logs = dict(zip(self._log_names, map(float, values)))
         logs["loss"] += penalty
         return logs
 
@@ -129,8 +133,9 @@ class Objectives:
                 per_sample, dout = loss.per_sample(t, out), loss.gradient(t, out)
             per_output.append(per_sample)
             douts.append(dout if weight == 1.0 else dout * dout.dtype.type(weight))
-        total = sum(p if w == 1.0 else p * w for p, w in zip(per_output, self.weights)
-                    if p is not None)
+        weighted = [p if w == 1.0 else p * w for p, w in zip(per_output, self.weights)
+                    if p is not None]
+        total = weighted[0] if len(weighted) == 1 else sum(weighted[1:], weighted[0])
         return per_output, total, douts
 
     def get_config(self) -> dict:

@@ -295,14 +295,20 @@ class Model:
 
     @property
     def _cache(self) -> dict:
-        """Its calls' training caches (by node), so that a calling model can keep them apart
-        per call of this model."""
-        return {id(node): node.cache for node in self.nodes if node.cache}
+        """Its calls' training caches (on its nodes, or on its layers for a chain), so that a
+        calling model can keep them apart per call of this model."""
+        caches = {id(node): node.cache for node in self.nodes if node.cache}
+        for layer in self.weighted_layers:
+            if layer._cache:
+                caches[("layer", id(layer))] = layer._cache
+        return caches
 
     @_cache.setter
     def _cache(self, caches: dict) -> None:
         for node in self.nodes:
             node.cache = caches.get(id(node), {})
+        for layer in self.weighted_layers:
+            layer._cache = caches.get(("layer", id(layer)), {})
 
     @property
     def holds_cache(self) -> bool:

@@ -172,7 +172,8 @@ def test_several_outputs_train_as_keras_with_keras_history_names(keras, tmp_path
                          dtype=np.float32, err_msg=key)
     ours.save(tmp_path / "t.keras")
     served = keras.saving.load_model(tmp_path / "t.keras")  # with its compile settings
-    assert served.compiled_loss is not None or served.loss is not None
+    assert served.compiled and served.get_compile_config()["loss_weights"] == \
+        settings["loss_weights"]
     predicted, expected = served.predict(x, verbose=0), ours.predict(x, verbose=0)
     for a, b in zip(predicted.values() if as_dict else predicted,
                     expected.values() if as_dict else expected):

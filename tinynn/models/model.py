@@ -212,8 +212,7 @@ class Model:
     def named_weights(self) -> dict[str, np.ndarray]:
         """Every weight as ``{"layer/key": view}``, in Keras's order (layer by layer, each
         layer's trainable weights, then its non-trainable ones)."""
-        return {f"{layer.name}/{key}": value for layer in self.leaf_layers
-                for key, value in layer.weights.items()}
+        return self._leaf_arrays("weights")
 
     def compile(self, optimizer, loss, metrics=None, loss_weights=None) -> None:
         """Set the optimizer (name or instance), the loss (name or instance; for several
@@ -276,22 +275,25 @@ class Model:
 
     @property
     def params(self) -> dict:
-        return {f"{layer.name}/{key}": value for layer in self.leaf_layers
-                for key, value in layer.params.items()}
+        return self._leaf_arrays("params")
 
     @property
     def grads(self) -> dict:
-        return {f"{layer.name}/{key}": value for layer in self.leaf_layers
-                for key, value in layer.grads.items()}
+        return self._leaf_arrays("grads")
 
     @property
     def state(self) -> dict:
-        return {f"{layer.name}/{key}": value for layer in self.leaf_layers
-                for key, value in layer.state.items()}
+        return self._leaf_arrays("state")
 
     @property
     def weights(self) -> dict:
-        return {**self.params, **self.state}
+        return self._leaf_arrays("weights")
+
+    def _leaf_arrays(self, kind: str) -> dict[str, np.ndarray]:
+        """``{"layer/key": array}`` of one kind (params, grads, state or weights) over
+        ``leaf_layers``, layer by layer."""
+        return {f"{layer.name}/{key}": value for layer in self.leaf_layers
+                for key, value in getattr(layer, kind).items()}
 
     @property
     def _cache(self) -> dict:

@@ -361,7 +361,8 @@ def _metrics(values: list) -> list[str]:
 def model_config(model) -> dict:
     """The ``config.json`` Keras 3.15 writes for the same Sequential or functional model (with
     the compile settings if the model is compiled)."""
-    if not hasattr(model, "_stack"):
+    from .serialization import is_graph_model
+    if is_graph_model(model):
         return _functional_config(model)
     dtype = str(model.parameters.dtype)
     batch_shape = [None, *model.input_shape]

@@ -27,7 +27,7 @@ def model_config(model) -> dict:
     calls in this model), and the ``input_layers`` and ``output_layers`` as such triples."""
     refuse_nested(model, "a model file")
     _check_registered(model.layers)
-    if not _is_functional(model):
+    if not is_graph_model(model):
         return {"class_name": "Sequential", "config": {
             "name": model.name, "seed": model.seed, "input_shape": list(model.input_shape),
             "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
@@ -51,7 +51,8 @@ def model_config(model) -> dict:
         "output_layers": model.structured([ref(t) for t in model.outputs])}}
 
 
-def _is_functional(model) -> bool:
+def is_graph_model(model) -> bool:
+    """Whether ``model`` is saved as a functional model (any model but a Sequential)."""
     return not isinstance(model, MODEL_CLASSES["Sequential"])
 
 

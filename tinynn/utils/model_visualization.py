@@ -49,12 +49,11 @@ def model_to_dot(model, show_shapes: bool = False, show_dtype: bool = False,
             fields.append(f"dtype: {nodes[0].output.dtype}")
         label = "{" + "|".join(fields) + "}" if len(fields) > 1 else fields[0]
         lines.append(f'  n{index[id(layer)]} [label="{label}"];')
-    sequential = hasattr(model, "_stack")
     for node in model.nodes:
         for tensor in node.inputs:
             source = tensor.history[0]
-            if sequential and id(source) not in index:
-                continue  # a Sequential draws no input layer, as Keras
+            if id(source) not in index:
+                continue  # a Sequential lists, hence draws, no input layer, as Keras
             lines.append(f"  n{index[id(source)]} -> n{index[id(node.layer)]};")
     return "\n".join([*lines, "}"]) + "\n"
 

@@ -95,6 +95,18 @@ def kernel_rows(batch: int, repeat: int, params: int) -> list[dict]:
     return rows
 
 
+def blas_pools() -> list[dict]:
+    """NumPy's BLAS thread pools as threadpoolctl sees them: library, version, the CPU kernel
+    it runs (OpenBLAS's ``architecture``) and threads; empty without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [{key: pool.get(key) for key in ("internal_api", "version", "architecture",
+                                             "num_threads")}
+            for pool in threadpool_info() if pool.get("user_api") == "blas"]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32, help="images per kernel call")
@@ -103,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="buffer size of the optimizer updates")
     parser.add_argument("--no-kernels", action="store_true", help="the matmul speed only")
     args = parser.parse_args(argv)
-    results = {"matmul": matmul_gflops(),
+    results = {"matmul": matmul_gflops(), "blas_pools": blas_pools(),
                "kernels": [] if args.no_kernels else kernel_rows(args.batch, args.repeat,
                                                                  args.params)}
     print(json.dumps(results), flush=True)

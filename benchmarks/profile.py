@@ -1,14 +1,15 @@
-"""Where one CNN training step's time goes: per layer, forward and backward, and the GEMM floor.
+"""Where one training step's time goes: per layer, forward and backward, and the GEMM floor.
 
-    python -m benchmarks.profile [--steps 60] [--batch 32] [--threads 2]
+    python -m benchmarks.profile [--steps 60] [--batch 32] [--model cnn]
 
-Trains the reports' CNN (random data of Fashion-MNIST's shape: timing does not depend on the
-values) for ``--steps`` steps after a warm-up and reports the median milliseconds of each
-layer's forward and backward, the loss, the finite check and the optimizer update, the whole
-step, its minor page faults (fresh memory the kernel had to map), and which algorithm each
-convolution used. The GEMM floor is the time NumPy's BLAS alone needs for the matrix products
-of the same step, at the shapes the im2col algorithm gives them: the work every algorithm must
-beat with fewer multiplications or fewer passes over memory. Prints one JSON line.
+Trains one of the benchmark's models (``--model``, by default the reports' CNN; random data of
+Fashion-MNIST's shape: timing does not depend on the values) for ``--steps`` steps after a
+warm-up and reports the median milliseconds of each layer's forward and backward, the loss, the
+finite check and the optimizer update, the whole step, its minor page faults (fresh memory the
+kernel had to map), and which algorithm each convolution used. For the CNN, the GEMM floor is
+the time NumPy's BLAS alone needs for the matrix products of the same step, at the shapes the
+im2col algorithm gives them: the work every algorithm must beat with fewer multiplications or
+fewer passes over memory. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 import numpy as np
 
 import tinynn as tn
-from benchmarks.models import MODELS, keras_style_layers
+from benchmarks.models import MODELS, keras_style_model
 from tinynn import loops
 
 
@@ -67,10 +68,10 @@ def gemm_floor_ms(batch: int, repeat: int = 20) -> dict:
             "gflop": sum(2 * m * k * n for m, k, n in shapes.values()) / 1e9}
 
 
-def profile_step(steps: int, batch: int) -> dict:
-    """Per-layer forward/backward medians (ms) of ``steps`` CNN training steps."""
-    spec = MODELS["cnn"]
-    model = tn.Sequential(keras_style_layers(tn.layers, spec), seed=0)
+def profile_step(steps: int, batch: int, name: str = "cnn") -> dict:
+    """Per-layer forward/backward medians (ms) of ``steps`` training steps of model ``name``."""
+    spec = MODELS[name]
+    model = keras_style_model(tn, spec, seed=0)
     model.compile(tn.optimizers.Adam(), "sparse_categorical_crossentropy", metrics=["accuracy"])
     rng = np.random.default_rng(0)
     x = rng.random((batch * (steps + 10), *spec.input_shape), dtype=np.float32)
@@ -116,9 +117,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--model", choices=sorted(MODELS), default="cnn")
     args = parser.parse_args(argv)
-    print(json.dumps({"profile": profile_step(args.steps, args.batch),
-                      "gemm_floor": gemm_floor_ms(args.batch)}))
+    result = {"profile": profile_step(args.steps, args.batch, args.model)}
+    if args.model == "cnn":
+        result["gemm_floor"] = gemm_floor_ms(args.batch)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

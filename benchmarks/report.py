@@ -127,8 +127,13 @@ def markdown(run: dict) -> str:
         lines += ["### Kernels: numba vs NumPy reference (ms per call, median)", "",
                   *_table(["kernel", "shape", "NumPy ms", "numba ms", "speed-up",
                            "numba compile s"], _kernel_rows(run)), ""]
+    kernels = ", ".join(f"{pool['internal_api']} {pool['version']}, {pool['architecture']} "
+                        f"kernel" for pool in run.get("blas_pools", []))
+    dropped = settings.get("dropped_variables")
     lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
-                 + f"; BLAS: {env['blas']}.")
+                 + f"; BLAS: {env['blas']}" + (f" ({kernels})" if kernels else "") + "."
+                 + (f" Workers ran without {' and '.join(dropped)} (see run.py's"
+                    f" BLAS_OVERRIDES)." if dropped else ""))
     missing = dict.fromkeys((r["framework"], r["reason"]) for r in run["results"]
                             if r["status"] != "ok")
     lines += [f"\nNot measured: {NAMES[framework]}, {reason}." for framework, reason in missing]

@@ -80,6 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="skip the kernel micro-benchmarks (NumPy's matmul is still timed)")
     parser.add_argument("--profile", action="store_true",
                         help="also profile one CNN training step per layer (benchmarks/profile.py)")
+    parser.add_argument("--keep-blas-overrides", action="store_true",
+                        help=f"keep {' and '.join(BLAS_OVERRIDES)} in the workers' environment")
     return parser.parse_args(argv)
 
 
@@ -102,6 +104,8 @@ def settings(args: argparse.Namespace) -> dict:
         "tinynn_backend": os.environ.get("TINYNN_BACKEND", "numba"),
         "kernels": not args.no_kernels, "kernel_repeat": 10 if args.quick else 20,
         "profile": args.profile,
+        "dropped_variables": [] if args.keep_blas_overrides else sorted(
+            name for name in BLAS_OVERRIDES if name in os.environ),
     }
 
 
@@ -145,10 +149,20 @@ def write_data(path: Path, train_images: int, test_images: int) -> None:
              x_test=x_test[:test_images] * scale, y_test=y_test[:test_images])
 
 
-def subprocess_env(threads: int, **extra: str) -> dict:
-    """This environment plus the thread variables, the repository on PYTHONPATH, quiet TF."""
+#: Variables that make OpenBLAS use another CPU's kernel (and cache size) than its own choice.
+#: Some machines set them for old OpenBLAS builds that miscompute on new CPUs; a current one
+#: picks the right kernel itself, as it does in a user's process, so the workers run without
+#: them unless --keep-blas-overrides. On an AVX-512 CPU, OPENBLAS_CORETYPE=Haswell halved
+#: NumPy's float32 matmul speed (243 against 467 GFLOP/s at 2048^3, AMD EPYC Zen 5).
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def subprocess_env(config: dict, **extra: str) -> dict:
+    """This environment without ``config``'s dropped variables, plus the thread variables,
+    the repository on PYTHONPATH, quiet TF."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, **thread_env(threads), "PYTHONPATH": path,
+    kept = {k: v for k, v in os.environ.items() if k not in config["dropped_variables"]}
+    return {**kept, **thread_env(config["threads"]), "PYTHONPATH": path,
             "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
 
 
@@ -174,10 +188,11 @@ def measure_kernels(run: dict, scratch: Path) -> None:
     config = run["settings"]
     args = ["--repeat", str(config["kernel_repeat"])] + ([] if config["kernels"] else
                                                          ["--no-kernels"])
-    env = subprocess_env(config["threads"], NUMBA_CACHE_DIR=str(scratch / "numba"))
+    env = subprocess_env(config, NUMBA_CACHE_DIR=str(scratch / "numba"))
     found = run_module("benchmarks.kernels", args, "", env)
     if "matmul" in found:
-        run.update(matmul=found["matmul"], kernels=found["kernels"])
+        run.update(matmul=found["matmul"], kernels=found["kernels"],
+                   blas_pools=found["blas_pools"])
     else:
         print(f"kernel benchmarks {found['reason']}", file=sys.stderr)
 
@@ -187,7 +202,7 @@ def measure(run: dict, model: str, framework: str, data: Path) -> dict:
     config = run["settings"]
     spec = {"model": model, "data": str(data), **{key: config[key] for key in (
         "epochs", "batch_size", "inference_batch_size", "threads", "seed")}}
-    env = subprocess_env(config["threads"], KERAS_BACKEND=config["keras_backend"])
+    env = subprocess_env(config, KERAS_BACKEND=config["keras_backend"])
     result = {"framework": framework, "model": model,
               **run_module(f"benchmarks.workers.{framework}_worker", [], json.dumps(spec), env)}
     if result["status"] == "ok":
@@ -219,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         write_data(data, config["train_images"], config["test_images"])
         measure_kernels(run, Path(scratch))
         if config["profile"]:
-            found = run_module("benchmarks.profile", [], "", subprocess_env(config["threads"]))
+            found = run_module("benchmarks.profile", [], "", subprocess_env(config))
             run["profile"] = found if "profile" in found else None
         for model in config["models"]:
             for framework in config["frameworks"]:

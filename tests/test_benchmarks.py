@@ -32,7 +32,8 @@ def test_benchmark_tiny_run_writes_json_table_and_plot(real_data_dir, tmp_path):
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--models", "task1,cnn",
          "--limit", "128", "--epochs", "2", "--no-kernels", "--out", str(out)],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(fakes), "KERAS_BACKEND": "tensorflow"})
+        env={**os.environ, "PYTHONPATH": str(fakes), "KERAS_BACKEND": "tensorflow",
+             "OPENBLAS_L2_SIZE": "512"})  # dropped for the workers (run.BLAS_OVERRIDES)
     assert result.returncode == 0, result.stderr
     files = sorted(p.name for p in out.iterdir())
     assert [Path(name).suffix for name in files] == [".json", ".md", ".png"]
@@ -42,6 +43,11 @@ def test_benchmark_tiny_run_writes_json_table_and_plot(real_data_dir, tmp_path):
     assert saved["settings"]["thread_env"]["OPENBLAS_NUM_THREADS"] == "2"
     assert {"date", "cpu", "cores", "versions", "blas"} <= saved["environment"].keys()
     assert [m["gflops"] > 0 for m in saved["matmul"]] == [True] * 3
+    assert "OPENBLAS_L2_SIZE" in saved["settings"]["dropped_variables"]
+    assert all(pool["architecture"] and pool["num_threads"] == 2
+               for pool in saved["blas_pools"]) and saved["blas_pools"]
+    report = (out / files[1]).read_text()
+    assert "kernel)" in report and "Workers ran without" in report
     assert saved["kernels"] == [] and saved["ratios"] == []
     by_key = {(r["framework"], r["model"]): r for r in saved["results"]}
     assert len(by_key) == 6
@@ -147,6 +153,16 @@ def test_run_settings_full_only_with_every_default():
     for bad in (["--frameworks", "tinynn,jax"], ["--epochs", "0"], ["--limit", "-5"]):
         with pytest.raises(SystemExit):
             run.parse_args(bad)
+
+
+def test_workers_run_without_blas_kernel_overrides_unless_kept(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "512")
+    dropped = run.subprocess_env(run.settings(run.parse_args([])))
+    assert "OPENBLAS_CORETYPE" not in dropped and "OPENBLAS_L2_SIZE" not in dropped
+    assert dropped["OPENBLAS_NUM_THREADS"] == "2"
+    kept = run.subprocess_env(run.settings(run.parse_args(["--keep-blas-overrides"])))
+    assert (kept["OPENBLAS_CORETYPE"], kept["OPENBLAS_L2_SIZE"]) == ("Haswell", "512")
 
 
 PARAMS = {"task1": 79_510, "mlp3": 101_770, "mlp6": 151_306, "mlp12": 250_378,

@@ -472,6 +472,26 @@ def test_conv2d_inference_unfolds_in_chunks_and_keeps_nothing(monkeypatch, rng):
     assert not layer.holds_cache
 
 
+@pytest.mark.parametrize("chunk_samples", [1, 2, 7])
+def test_conv2d_training_in_chunks_keeps_the_input_and_matches_one_chunk(monkeypatch, rng,
+                                                                         chunk_samples):
+    layer = built(Conv2D(8, 3, strides=(1, 2), padding="same"), (9, 8, 3), rng)
+    layer.params["bias"][...] = rng.standard_normal(8)
+    x = rng.standard_normal((7, 9, 8, 3))
+    dy = rng.standard_normal((7, 9, 4, 8))
+    whole = layer.forward(x, training=True)
+    dx_whole, dkernel_whole = layer.backward(dy), layer.grads["kernel"].copy()
+    per_sample = 9 * 4 * 27 * 8  # OH * OW * KH*KW*C * float64 bytes
+    monkeypatch.setattr(conv_algorithms, "CHUNK_BYTES", chunk_samples * per_sample)
+    assert_close(layer.forward(x, training=True), whole, depth=2 * (27 + 1))
+    saved_input, unfolded = layer._cache["saved"]
+    assert saved_input is x and (unfolded is None) == (chunk_samples < 7)
+    assert_close(layer.backward(dy), dx_whole, depth=2 * 8)  # sums of F = 8 products
+    # the kernel gradient sums 7 * 9 * 4 products, in chunks or at once
+    assert_close(layer.grads["kernel"], dkernel_whole, depth=2 * 7 * 9 * 4)
+    check_layer_gradients(layer, x)  # float64, random upstream gradient, in chunks
+
+
 def test_conv2d_inference_memory_is_output_plus_one_chunk(rng):
     layer = built(Conv2D(64, 5, padding="same"), (14, 14, 32), rng, "float32")
     x = rng.standard_normal((1000, 14, 14, 32), dtype=np.float32)  # unfolded: 627 MB

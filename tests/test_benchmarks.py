@@ -219,3 +219,20 @@ def test_step_profile_times_every_layer_and_the_step():
     assert all(entry["forward_ms"] > 0 for entry in found["layers"])
     assert found["layers"][0]["algorithm"] == "im2col"
     assert found["step_ms"] >= found["optimizer_ms"] > 0 and found["finite_check_ms"] > 0
+
+
+def test_resnet_recipe_schedule_drops_tenfold_for_the_last_quarter():
+    from benchmarks.resnet_recipe import recipe_schedule
+    rates = [recipe_schedule(0.001, 12)(epoch) for epoch in range(12)]
+    assert rates == [0.001] * 9 + [0.0001] * 3
+
+
+@pytest.mark.parametrize("framework", ["tinynn", "keras"])
+def test_resnet_recipe_trains_the_examples_network_in_each_framework(framework, request,
+                                                                     real_data_dir):
+    from benchmarks.resnet_recipe import train
+    api = tn if framework == "tinynn" else request.getfixturevalue("keras")
+    found = train(api, framework, epochs=1, limit=128)
+    assert (found["framework"], found["epochs"], found["train_images"]) == (framework, 1, 128)
+    assert 0 <= found["test_accuracy"] <= 1 and found["training_seconds"] > 0
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= found["history"].keys()

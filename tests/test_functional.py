@@ -453,17 +453,74 @@ def test_a_trained_model_nested_in_another_keeps_its_weights_and_trains_there():
         inner.fit(x, np.tanh(x[:, :3]), epochs=1, verbose=0)
 
 
-@pytest.mark.parametrize("name", ["m.npz", "m.keras", "m.weights.h5"])
-def test_a_model_with_a_nested_model_is_refused_by_model_files_with_a_clear_error(tmp_path,
-                                                                                   name):
+def siamese_with_a_sequential_head(seed=0) -> tn.Model:
+    """A functional encoder called twice, and a Sequential called on their difference."""
+    shared = encoder()
+    head = tn.Sequential([L.Input((3,)), L.Dense(4, activation="relu", name="head_hidden"),
+                          L.Dense(2, activation="softmax", name="head_out")], name="head",
+                         seed=seed + 1)
+    x1, x2 = tn.Input((5,), name="x1"), tn.Input((5,), name="x2")
+    return tn.Model([x1, x2], head(L.subtract([shared(x1), shared(x2)])), name="siamese",
+                    seed=seed)
+
+
+def test_nested_models_save_to_npz_and_load_with_their_structure_and_resume_bitwise(tmp_path):
+    rng = np.random.default_rng(3)
+    a, b = (rng.standard_normal((16, 5)).astype(np.float32) for _ in range(2))
+    y = rng.integers(0, 2, 16)
+    model = siamese_with_a_sequential_head()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit([a, b], y, batch_size=8, epochs=1, verbose=0)
+    model.save(tmp_path / "siamese.npz")
+    loaded = tn.models.load_model(tmp_path / "siamese.npz")
+    assert [(type(layer).__name__, layer.name) for layer in loaded.layers] == [
+        ("InputLayer", "x1"), ("InputLayer", "x2"), ("Model", "encoder"),
+        ("Subtract", model.layers[3].name), ("Sequential", "head")]
+    encoder_ = loaded.get_layer("encoder")
+    assert len(encoder_.inbound_nodes) == 2 and encoder_.seed == 4  # one model, two calls
+    assert [layer.name for layer in loaded.get_layer("head").layers] == ["head_hidden",
+                                                                         "head_out"]
+    np.testing.assert_array_equal(loaded.predict([a, b], verbose=0),
+                                  model.predict([a, b], verbose=0))
+    model.fit([a, b], y, batch_size=8, epochs=1, verbose=0)
+    loaded.fit([a, b], y, batch_size=8, epochs=1, verbose=0)
+    for ours, theirs in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_layer_names_must_be_unique_across_nested_models():
+    x = tn.Input((5,), name="features")
+    inner = encoder("inner")
+    name = inner.layers[1].name
+    with pytest.raises(ArgumentError, match=rf"several layers named \['{name}'\].*unique "
+                       "across nested models"):
+        tn.Model(x, L.Dense(2, name=name)(inner(x)))
+
+
+def test_a_model_file_nesting_models_too_deep_is_refused():
+    from tinynn.saving import serialization
+    config = serialization.model_config(encoder("level"))
+    for _ in range(serialization.MAX_NESTING + 1):  # wrap it as a layer of a model, again
+        layer = {**config, "name": config["config"]["name"],
+                 "inbound_nodes": [[["outer_in", 0, 0]]]}
+        config = {"class_name": "Functional", "config": {
+            "name": f"wrap{_}", "seed": 0, "layers": [
+                {"class_name": "InputLayer", "name": "outer_in", "inbound_nodes": [],
+                 "config": tn.Input((5,), name="outer_in").history[0].get_config()},
+                layer], "input_layers": [["outer_in", 0, 0]],
+            "output_layers": [config["config"]["name"], 0, 0]}}
+    with pytest.raises(ArgumentError, match=f"nested more than {serialization.MAX_NESTING} deep"):
+        serialization.model_from_config(config, {})
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.weights.h5"])
+def test_a_model_with_a_nested_model_is_refused_by_keras_files_with_a_clear_error(tmp_path,
+                                                                                  name):
     x = tn.Input((5,), name="features")
     model = tn.Model(x, L.Dense(2)(encoder("inner")(x)))
     model.build()
     saver = model.save_weights if "weights" in name else model.save
     with pytest.raises(tn.errors.CheckpointError,
-                       match=r"calls the models \['inner'\] as layers.*\.weights\.npz"):
+                       match=r"calls the models \['inner'\] as layers.*\.npz"):
         saver(tmp_path / name)
     assert list(tmp_path.iterdir()) == []
-    model.save_weights(tmp_path / "w.weights.npz")  # the weights alone
-    twin = tn.Model(x, model.outputs[0])
-    twin.load_weights(tmp_path / "w.weights.npz")

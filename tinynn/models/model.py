@@ -110,6 +110,12 @@ class Model:
                 raise ArgumentError(f"model {self.name!r} has two layers named {layer.name!r}: "
                                     "layer names must be unique")
             seen.add(layer.name)
+        leaves = [layer.name for layer in self.leaf_layers]
+        twice = sorted({name for name in leaves if leaves.count(name) > 1})
+        if twice:  # the weight buffers, files and optimizer slots name weights by layer
+            raise ArgumentError(f"model {self.name!r} and the models it calls have several "
+                                f"layers named {twice}: layer names must be unique across "
+                                "nested models too")
         shapes = [t.sample_shape for t in inputs]
         self.input_shape = shapes[0] if len(shapes) == 1 else shapes
         shapes = [t.sample_shape for t in outputs]
@@ -173,8 +179,8 @@ class Model:
                    if not isinstance(layer, Model) and layer.built and layer.weights]
         for node in self.nodes:
             layer = node.layer
-            if isinstance(layer, Model):
-                layer.build()  # a nested model builds its own layers, with its own seed
+            if isinstance(layer, Model):  # it builds its own layers, with its own seed
+                layer.build(weight_shapes=weight_shapes)
             elif not layer.built:
                 if weight_shapes is not None:
                     layer.weight_guard = _declared_only(layer.name,
@@ -241,12 +247,16 @@ class Model:
         items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if not all(isinstance(item, SymbolicTensor) for item in items):
             return self.predict(inputs, verbose=0)
+        self._graph_for_call(items)
         if len(self.outputs) != 1:
             raise ArgumentError(f"model {self.name!r} has {len(self.outputs)} outputs: only a "
                                 "model of one output can be called as a layer")
         node = Node(self, items)
         self.inbound_nodes.append(node)
         return node.output
+
+    def _graph_for_call(self, inputs: list) -> None:
+        """Make the graph a call on symbolic ``inputs`` needs (a Sequential makes its chain)."""
 
     @property
     def takes_list(self) -> bool:

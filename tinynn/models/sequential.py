@@ -101,6 +101,16 @@ class Sequential(Model):
                 raise ShapeError(f"model {self.name!r} was built for inputs {self.input_shape}, "
                                  f"got {shape}")
             return
+        self._make_graph(shape)
+        super().build(weight_shapes=weight_shapes)
+
+    def _make_graph(self, shape: tuple) -> None:
+        """The chain of layer calls on inputs of ``shape`` (once; no weight is made)."""
+        if self.inputs:
+            if self.inputs[0].sample_shape != shape:
+                raise ShapeError(f"model {self.name!r} takes inputs of shape "
+                                 f"{self.inputs[0].sample_shape}, got {shape}")
+            return
         self._output_shape_for(shape)  # shape errors before any node is recorded
         x = self._input if self._input is not None and self._input.sample_shape == shape \
             else Input(shape)
@@ -108,7 +118,10 @@ class Sequential(Model):
         for layer in self._stack:
             x = layer(x)
         self._set_graph(inputs, [x])
-        super().build(weight_shapes=weight_shapes)
+
+    def _graph_for_call(self, inputs: list) -> None:
+        if len(inputs) == 1:
+            self._make_graph(inputs[0].sample_shape)
 
     def _output_shape_for(self, shape: tuple) -> tuple:
         for layer in self._stack:

@@ -18,20 +18,24 @@ from ..registry import MODEL_CLASSES
 
 
 # -- architecture -------------------------------------------------------------------------------
+#: How deep models may be nested in a model file (a model called as a layer of a model called as
+#: a layer ...): deeper configs are refused before anything is built.
+MAX_NESTING = 8
+
+
 def model_config(model) -> dict:
     """``{"class_name": "Sequential" or "Functional", "config": {...}}`` for a built model.
 
     A functional config lists every layer (input layers included, in ``model.layers`` order)
     with its ``inbound_nodes``: one entry per call in this model, each the list of
     ``[layer name, node index, tensor index]`` of its inputs (node indices count the layer's
-    calls in this model), and the ``input_layers`` and ``output_layers`` as such triples."""
-    refuse_nested(model, "a model file")
+    calls in this model), and the ``input_layers`` and ``output_layers`` as such triples. A
+    model called as a layer is an entry holding its own model config."""
     _check_registered(model.layers)
     if not is_graph_model(model):
         return {"class_name": "Sequential", "config": {
             "name": model.name, "seed": model.seed, "input_shape": list(model.input_shape),
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
-                       for layer in model.layers]}}
+            "layers": [_layer_config(layer) for layer in model.layers]}}
     index = node_indices(model)
 
     def ref(tensor) -> list:
@@ -44,11 +48,17 @@ def model_config(model) -> dict:
             calls[node.layer.name].append([ref(t) for t in node.inputs])
     return {"class_name": "Functional", "config": {
         "name": model.name, "seed": model.seed,
-        "layers": [{"class_name": type(layer).__name__, "name": layer.name,
-                    "config": layer.get_config(), "inbound_nodes": calls[layer.name]}
-                   for layer in model.layers],
+        "layers": [{**_layer_config(layer), "name": layer.name,
+                    "inbound_nodes": calls[layer.name]} for layer in model.layers],
         "input_layers": [ref(t) for t in model.inputs],
         "output_layers": model.structured([ref(t) for t in model.outputs])}}
+
+
+def _layer_config(layer) -> dict:
+    """A layer's ``{"class_name", "config"}``; a nested model's is its model config."""
+    if isinstance(layer, MODEL_CLASSES["Functional"]):
+        return model_config(layer)
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
 
 
 def is_graph_model(model) -> bool:
@@ -57,19 +67,21 @@ def is_graph_model(model) -> bool:
 
 
 def refuse_nested(model, what: str) -> None:
-    """CheckpointError when ``model`` calls another model as a layer: its files cannot hold
-    that yet (the weights alone can be saved to a ``.weights.npz`` file)."""
+    """CheckpointError when ``model`` calls another model as a layer: Keras files written by
+    tinynn cannot hold that yet (tinynn's own ``.npz`` files can)."""
     nested = [layer.name for layer in model.layers
               if isinstance(layer, MODEL_CLASSES["Functional"])]
     if nested:
         raise CheckpointError(f"cannot write {what} of model {model.name!r}: it calls the models "
-                              f"{nested} as layers, which tinynn's and Keras's model files do "
-                              "not hold yet; save the weights to a .weights.npz file and rebuild "
-                              "the model in code")
+                              f"{nested} as layers, which tinynn does not write to Keras files "
+                              "yet; save it as a tinynn .npz file (model.save('model.npz')) or "
+                              "its weights to a .weights.npz file")
 
 
 def _check_registered(model_layers: list) -> None:
     for layer in model_layers:
+        if isinstance(layer, MODEL_CLASSES["Functional"]):
+            continue  # its own layers are checked by its config
         if layers.REGISTRY.get(type(layer).__name__) is not type(layer):
             raise CheckpointError(
                 f"cannot save layer {layer.name!r} of type {type(layer).__name__}: a model file "
@@ -97,21 +109,7 @@ def model_from_config(config: dict, shapes: dict[str, tuple]):
     to its shape: a layer that would create an undeclared weight, or one of another shape, is
     refused before that weight is allocated (``Model.build``'s ``weight_shapes``).
     """
-    Model, Sequential = MODEL_CLASSES["Functional"], MODEL_CLASSES["Sequential"]
-
-    kind = config["class_name"]
-    if kind not in ("Sequential", "Functional"):
-        raise ArgumentError(f"model class {kind!r}, expected 'Sequential' or 'Functional'")
-    config = config["config"]
-    if kind == "Sequential":
-        model = Sequential(name=config["name"], seed=config["seed"])
-        model.add(layers.Input(tuple(config["input_shape"])))
-        for entry in config["layers"]:
-            model.add(_layer_from_entry(entry))
-    else:
-        inputs, outputs = replay_calls(config["layers"], config["input_layers"],
-                                       config["output_layers"], _layer_from_entry)
-        model = Model(inputs, outputs, name=config["name"], seed=config["seed"])
+    model = _unbuilt_model(config, depth=0)
     by_layer: dict[str, list[tuple]] = {}
     for name, shape in shapes.items():
         by_layer.setdefault(name.rsplit("/", 1)[0], []).append(tuple(shape))
@@ -119,7 +117,34 @@ def model_from_config(config: dict, shapes: dict[str, tuple]):
     return model
 
 
-def _layer_from_entry(entry: dict):
+def _unbuilt_model(config: dict, depth: int):
+    """The model ``config`` describes, its graph made but no weight allocated; ``depth``
+    counts the models it is nested in."""
+    Model, Sequential = MODEL_CLASSES["Functional"], MODEL_CLASSES["Sequential"]
+    kind = config["class_name"]
+    if kind not in ("Sequential", "Functional"):
+        raise ArgumentError(f"model class {kind!r}, expected 'Sequential' or 'Functional'")
+    if depth > MAX_NESTING:
+        raise ArgumentError(f"models nested more than {MAX_NESTING} deep in the model config")
+    config = config["config"]
+
+    def make(entry: dict):
+        return _layer_from_entry(entry, depth)
+
+    if kind == "Sequential":
+        model = Sequential(name=config["name"], seed=config["seed"])
+        model.add(layers.Input(tuple(config["input_shape"])))
+        for entry in config["layers"]:
+            model.add(make(entry))
+        return model
+    inputs, outputs = replay_calls(config["layers"], config["input_layers"],
+                                   config["output_layers"], make)
+    return Model(inputs, outputs, name=config["name"], seed=config["seed"])
+
+
+def _layer_from_entry(entry: dict, depth: int = 0):
+    if entry["class_name"] in ("Sequential", "Functional"):  # a model called as a layer
+        return _unbuilt_model(entry, depth + 1)
     cls = layers.REGISTRY.get(entry["class_name"])
     if cls is None:
         raise ArgumentError(f"unknown layer type {entry['class_name']!r}: expected one of "

@@ -16,7 +16,6 @@ from .. import layers, losses, optimizers
 from ..errors import ArgumentError, CheckpointError, TinyNNError
 from ..registry import MODEL_CLASSES
 
-
 # -- architecture -------------------------------------------------------------------------------
 #: How deep models may be nested in a model file (a model called as a layer of a model called as
 #: a layer ...): deeper configs are refused before anything is built.

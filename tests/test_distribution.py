@@ -156,6 +156,31 @@ def test_dropout_keeps_the_rows_of_the_whole_batch_mask(rng):
         layer.forward(x[:2], training=True)
 
 
+def test_dropout_inside_a_nested_model_draws_the_whole_batch_from_the_outer_generator(rng):
+    """A model nested in another, with Dropout: its Dropout draws from the calling model's
+    generator (saved in its files), and on a shard (as on a rank) keeps the whole batch's rows
+    of the mask. Nothing may differ: the same draws, the same arithmetic per row."""
+    inner_input = tn.Input((6,))
+    inner = tn.Model(inner_input, tn.layers.Dropout(0.5)(tn.layers.Dense(6)(inner_input)),
+                     seed=5)
+    x_in = tn.Input((6,))
+    outer = tn.Model(x_in, tn.layers.Dense(2)(inner(x_in)), seed=1)
+    outer.build()
+    dropout = inner.layers[-1]
+    assert dropout.rng is outer.rngs["dropout"]
+    x = rng.normal(size=(7, 6)).astype(np.float32)
+    start = outer.rngs["dropout"].bit_generator.state
+    whole = outer.forward(x, training=True)
+    outer.release_caches()
+    for rows in [tn.distribution.shard_rows(7, 3, r) for r in range(3)]:
+        outer.rngs["dropout"].bit_generator.state = start
+        with loops.sharded_randomness(outer, 7, rows):
+            assert dropout.batch_shard == (7, rows)
+            np.testing.assert_array_equal(outer.forward(x[rows], training=True), whole[rows])
+        outer.release_caches()
+        assert dropout.batch_shard is None
+
+
 # -- callbacks, launchers, arguments --------------------------------------------------------------
 def test_rank_zero_only_callbacks_run_on_rank_zero_alone(tmp_path):
     early, scheduler = tn.callbacks.EarlyStopping(), tn.callbacks.LearningRateScheduler(

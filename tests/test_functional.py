@@ -457,6 +457,7 @@ def siamese_with_a_sequential_head(seed=0) -> tn.Model:
     """A functional encoder called twice, and a Sequential called on their difference."""
     shared = encoder()
     head = tn.Sequential([L.Input((3,)), L.Dense(4, activation="relu", name="head_hidden"),
+                          L.Dropout(0.25, name="head_dropout"),
                           L.Dense(2, activation="softmax", name="head_out")], name="head",
                          seed=seed + 1)
     x1, x2 = tn.Input((5,), name="x1"), tn.Input((5,), name="x2")
@@ -478,8 +479,8 @@ def test_nested_models_save_to_npz_and_load_with_their_structure_and_resume_bitw
         ("Subtract", model.layers[3].name), ("Sequential", "head")]
     encoder_ = loaded.get_layer("encoder")
     assert len(encoder_.inbound_nodes) == 2 and encoder_.seed == 4  # one model, two calls
-    assert [layer.name for layer in loaded.get_layer("head").layers] == ["head_hidden",
-                                                                         "head_out"]
+    assert [layer.name for layer in loaded.get_layer("head").layers] == [
+        "head_hidden", "head_dropout", "head_out"]
     np.testing.assert_array_equal(loaded.predict([a, b], verbose=0),
                                   model.predict([a, b], verbose=0))
     model.fit([a, b], y, batch_size=8, epochs=1, verbose=0)

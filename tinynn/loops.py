@@ -122,7 +122,7 @@ def _shard_gradients(model, x, y, weight: float, regularization: bool) -> np.nda
 def sharded_randomness(model, global_rows: int, rows: slice):
     """Within the block, layers with ``uses_training_rng`` draw for the whole global batch and
     keep ``rows`` (``Layer.batch_shard``)."""
-    layers = [layer for layer in model.layers if layer.uses_training_rng]
+    layers = [layer for layer in model.leaf_layers if layer.uses_training_rng]
     for layer in layers:
         layer.batch_shard = (global_rows, rows)
     try:
@@ -134,7 +134,7 @@ def sharded_randomness(model, global_rows: int, rows: slice):
 
 def _draw_randomness_only(model) -> None:
     """Run each random layer's training forward on an empty input (an empty shard)."""
-    for layer in model.layers:
+    for layer in model.leaf_layers:
         if layer.uses_training_rng:
             layer.forward(np.zeros((0, *layer.input_shape), model.parameters.dtype),
                           training=True)

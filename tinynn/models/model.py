@@ -190,8 +190,10 @@ class Model:
                     layer.build(shapes if layer.takes_list else shapes[0], self.rngs["init"])
                 finally:
                     layer.weight_guard = None
-            if layer.uses_training_rng and not already:
-                layer.rng = self.rngs["dropout"]
+            if not already:  # one Generator per model: a nested model's layers draw from it
+                for leaf in layer.leaf_layers if isinstance(layer, Model) else [layer]:
+                    if leaf.uses_training_rng:
+                        leaf.rng = self.rngs["dropout"]
         self.shares_weights = bool(already)
         if not self.shares_weights:
             self._pack_parameters()

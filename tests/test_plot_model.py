@@ -76,3 +76,38 @@ def test_images_are_drawn_by_graphviz(graphviz, tmp_path, name, magic):
         assert svg.count('class="edge"') == sum(len(node.inputs) for node in model.nodes)
     if name.endswith(".png"):
         assert np.frombuffer(path.read_bytes()[16:24], ">u4").min() > 50  # width, height
+
+
+def siamese():
+    """A functional encoder called twice and a Sequential head: two nested models."""
+    layers = tn.layers
+    a = tn.Input((5,), name="enc_in")
+    encoder = tn.Model(a, layers.Dense(3, name="enc_out")(layers.Dense(4, name="enc_hidden")(a)),
+                       name="encoder")
+    head = tn.Sequential([layers.Input((3,)), layers.Dense(2, name="head_out")], name="head")
+    x1, x2 = tn.Input((5,), name="x1"), tn.Input((5,), name="x2")
+    diff = layers.subtract([encoder(x1), encoder(x2)], name="diff")
+    return tn.Model([x1, x2], head(diff), name="siamese")
+
+
+def test_nested_models_are_one_box_or_with_expand_nested_a_cluster_of_their_layers():
+    model = siamese()
+    model.build()
+    flat = tn.utils.model_to_dot(model)
+    assert "subgraph" not in flat and '"encoder (Model)"' in flat
+    expanded = tn.utils.model_to_dot(model, expand_nested=True)
+    clusters = re.findall(r'subgraph (\w+) \{\n\s+label="([^"]+)"', expanded)
+    assert [label for _, label in clusters] == ["encoder (Model)", "head (Sequential)"]
+    name_of = dict(re.findall(r'(\w+) \[label="(\w+) \(', expanded))  # box -> layer name
+    arrows = re.findall(r"(\w+) -> (\w+);", expanded)
+    assert sorted((name_of[a], name_of[b]) for a, b in arrows) == sorted([
+        ("enc_in", "enc_hidden"), ("enc_hidden", "enc_out"),  # inside the encoder
+        ("x1", "enc_in"), ("x2", "enc_in"),  # each call's input into the encoder's input
+        ("enc_out", "diff"), ("enc_out", "diff"), ("diff", "head_out")])
+
+
+def test_an_expanded_drawing_renders(graphviz, tmp_path):
+    model = siamese()
+    path = tn.utils.plot_model(model, tmp_path / "siamese.svg", expand_nested=True)
+    svg = path.read_text()
+    assert all(name in svg for name in ("enc_hidden", "enc_out", "head_out", "x1", "diff"))

@@ -94,3 +94,29 @@ def test_input_signature_is_refused_for_several_inputs(onnx, tmp_path):
     with pytest.raises(tn.errors.ArgumentError, match="models of one input; model 'graph' has 2"):
         model.export(tmp_path / "g.onnx", input_signature=(None, 7, 6, 3))
     assert not (tmp_path / "g.onnx").exists()
+
+
+def test_nested_models_are_inlined_once_per_call_and_match(onnxruntime, tmp_path):
+    """A convolutional encoder (functional) called on two images and a Sequential head: the
+    export inlines each call, and ONNX Runtime gives tinynn's predictions to rounding."""
+    patch = tn.Input((6, 6, 2), name="patch")
+    encoder = tn.Model(patch, L.GlobalAveragePooling2D()(
+        L.Conv2D(4, 3, padding="same", activation="relu")(patch)), name="encoder", seed=1)
+    head = tn.Sequential([L.Input((4,)), L.Dense(5, activation="tanh", name="head_hidden"),
+                          L.Dense(3, activation="softmax", name="head_out")], name="head",
+                         seed=2)
+    left, right = tn.Input((6, 6, 2), name="left"), tn.Input((6, 6, 2), name="right")
+    model = tn.Model([left, right], head(L.subtract([encoder(left), encoder(right)])),
+                     name="siamese", seed=0)
+    model.build()
+    model.export(tmp_path / "siamese.onnx", verbose=False)
+    rng = np.random.default_rng(3)
+    feeds = {name: rng.standard_normal((9, 6, 6, 2)).astype(np.float32)
+             for name in ("left", "right")}
+    expected = model.predict([feeds["left"], feeds["right"]], verbose=0)
+    # the longest path: the 18-term convolution, the 36-term mean, 4 and 5 terms in the head
+    assert_close(run(onnxruntime, tmp_path / "siamese.onnx", feeds), expected,
+                 depth=2 * (18 + 36 + 4 + 5 + 4 * ELEMENTWISE))
+    import onnx
+    graph = onnx.load(str(tmp_path / "siamese.onnx")).graph
+    assert sum(node.op_type == "Conv" for node in graph.node) == 2  # one per encoder call

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ArgumentError, CheckpointError, MissingDependencyError, ShapeError
+from ...registry import MODEL_CLASSES
 from ..atomic import atomic_write
 from ..checks import check_destination
 from .graph import BATCH_DIM, INPUT_NAME, OUTPUT_NAME, Graph, Tensor, to_model_proto
@@ -77,7 +78,7 @@ def export(model, filepath, format: str = "onnx", verbose: bool | None = None,
                         "format='onnx' takes verbose, input_signature and opset_version")
     path = _destination(filepath)
     onnx = import_onnx()
-    check_exportable(model.weighted_layers)
+    check_exportable(model.leaf_layers)
     batch = _batch_from_signature(model, input_signature)
     graph = build_graph(model)
     proto = to_model_proto(onnx, graph, opset, model.name, *_signature(model, batch))
@@ -129,22 +130,32 @@ def input_names(model) -> list[str]:
 
 def build_graph(model) -> Graph:
     """The graph of a built ``model`` whose layers ``check_exportable`` accepts: its calls in
-    order, each through its layer's exporter."""
+    order, each through its layer's exporter; a model called as a layer is inlined, its
+    calls in place of its call (once per call: a nested model called twice is two copies)."""
     names = input_names(model)
     graph = Graph(tuple(names))
-    values = {id(t): Tensor(name, t.sample_shape) for t, name in zip(model.inputs, names)}
-    for node in model.nodes:
-        args = [values[id(t)] for t in node.inputs]
-        values[id(node.output)] = LAYERS[type(node.layer)](
-            graph, node.layer, args if node.layer.takes_list else args[0])
-    graph.finish(to_channels_last(graph, values[id(model.outputs[0])], "output"))
+    inputs = [Tensor(name, t.sample_shape) for t, name in zip(model.inputs, names)]
+    graph.finish(to_channels_last(graph, _calls(graph, model, inputs), "output"))
     return graph
+
+
+def _calls(graph: Graph, model, inputs: list) -> Tensor:
+    """Add ``model``'s calls on ``inputs`` (one Tensor per model input); returns its output."""
+    values = {id(t): tensor for t, tensor in zip(model.inputs, inputs)}
+    for node in model.nodes:
+        layer, args = node.layer, [values[id(t)] for t in node.inputs]
+        if isinstance(layer, MODEL_CLASSES["Functional"]):
+            values[id(node.output)] = _calls(graph, layer, args)
+        else:
+            values[id(node.output)] = LAYERS[type(layer)](graph, layer,
+                                                          args if layer.takes_list else args[0])
+    return values[id(model.outputs[0])]
 
 
 def model_proto(model, opset: int = DEFAULT_OPSET, batch: int | None = None):
     """The ``onnx.ModelProto`` of a built, exportable ``model`` (what ``export`` writes, before
     its checks); ``batch`` fixes the batch dimension (None: symbolic ``"batch"``)."""
-    check_exportable(model.weighted_layers)
+    check_exportable(model.leaf_layers)
     return to_model_proto(import_onnx(), build_graph(model), opset, model.name,
                           *_signature(model, batch))
 

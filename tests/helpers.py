@@ -118,7 +118,7 @@ def rounding_depth(model, batch: int = 1, steps: int = 0, implementations: int =
     contributes its own.
     """
     forward = backward = 0.0
-    for layer in model.layers:
+    for layer in model.leaf_layers:  # nested models: their layers
         kernel = layer.params.get("kernel")
         if kernel is None:
             continue

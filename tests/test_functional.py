@@ -512,16 +512,3 @@ def test_a_model_file_nesting_models_too_deep_is_refused():
             "output_layers": [config["config"]["name"], 0, 0]}}
     with pytest.raises(ArgumentError, match=f"nested more than {serialization.MAX_NESTING} deep"):
         serialization.model_from_config(config, {})
-
-
-@pytest.mark.parametrize("name", ["m.keras", "m.weights.h5"])
-def test_a_model_with_a_nested_model_is_refused_by_keras_files_with_a_clear_error(tmp_path,
-                                                                                  name):
-    x = tn.Input((5,), name="features")
-    model = tn.Model(x, L.Dense(2)(encoder("inner")(x)))
-    model.build()
-    saver = model.save_weights if "weights" in name else model.save
-    with pytest.raises(tn.errors.CheckpointError,
-                       match=r"calls the models \['inner'\] as layers.*\.npz"):
-        saver(tmp_path / name)
-    assert list(tmp_path.iterdir()) == []

@@ -180,3 +180,63 @@ def test_several_outputs_train_as_keras_with_keras_history_names(keras, tmp_path
         assert_close(a, b, depth=rounding_depth(ours))
     back = tn.models.load_model(tmp_path / "t.keras")
     assert back.objectives.weights == [1.0, 0.5] and back.output_names == ours.output_names
+
+
+def siamese(lib):
+    """A functional convolutional encoder called on two images and a Sequential head on their
+    difference, in Keras 3 or tinynn: models nested in a model."""
+    L = lib.layers
+    patch = lib.Input((8, 8, 2), name="patch")
+    encoder = lib.Model(patch, L.GlobalAveragePooling2D()(L.BatchNormalization()(
+        L.Conv2D(4, 3, padding="same", activation="relu")(patch))), name="encoder")
+    head = lib.Sequential([lib.Input((4,)), L.Dense(5, activation="tanh"),
+                           L.Dense(3, activation="softmax")], name="head")
+    left, right = lib.Input((8, 8, 2), name="left"), lib.Input((8, 8, 2), name="right")
+    return lib.Model([left, right], head(L.subtract([encoder(left), encoder(right)])),
+                     name="siamese")
+
+
+PAIR = [IMAGES, IMAGES[::-1].copy()]
+
+
+def test_keras3_nested_models_load_as_nested_models_with_their_weights(keras, tmp_path):
+    keras.utils.set_random_seed(7)
+    theirs = siamese(keras)
+    theirs.compile("adam", "sparse_categorical_crossentropy")
+    theirs.fit(PAIR, LABELS, batch_size=8, epochs=1, verbose=0)  # moving statistics move
+    theirs.save(tmp_path / "k.keras")
+    theirs.save_weights(tmp_path / "k.weights.h5")
+    ours = tn.models.load_model(tmp_path / "k.keras")
+    assert [type(layer).__name__ for layer in ours.layers] == [
+        "InputLayer", "InputLayer", "Model", "Subtract", "Sequential"]
+    assert len(ours.get_layer("encoder").inbound_nodes) == 2
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert_close(ours.predict(PAIR, verbose=0), theirs.predict(PAIR, verbose=0),
+                 depth=rounding_depth(ours))
+    twin = siamese(tn)  # built in code, the weights file into it
+    twin.build()
+    twin.load_weights(tmp_path / "k.weights.h5")
+    for a, b in zip(twin.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_tinynn_nested_models_load_in_keras_as_nested_models(keras, tmp_path):
+    ours = siamese(tn)
+    ours.compile("adam", "sparse_categorical_crossentropy")
+    ours.fit(PAIR, LABELS, batch_size=8, epochs=1, verbose=0)
+    ours.save(tmp_path / "t.keras")
+    ours.save_weights(tmp_path / "t.weights.h5")
+    theirs = keras.saving.load_model(tmp_path / "t.keras")
+    assert [type(layer).__name__ for layer in theirs.layers] == [
+        "InputLayer", "InputLayer", "Functional", "Subtract", "Sequential"]
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert_close(theirs.predict(PAIR, verbose=0), ours.predict(PAIR, verbose=0),
+                 depth=rounding_depth(ours))
+    twin = siamese(keras)  # Keras's own architecture takes the weights file
+    twin.load_weights(tmp_path / "t.weights.h5")
+    for a, b in zip(ours.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    again = tn.models.load_model(tmp_path / "t.keras")  # and back into tinynn
+    np.testing.assert_array_equal(again.predict(PAIR, verbose=0), ours.predict(PAIR, verbose=0))

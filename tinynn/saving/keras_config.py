@@ -18,6 +18,7 @@ from __future__ import annotations
 from .. import activations, initializers, layers, losses, optimizers, regularizers
 from ..errors import CheckpointError, TinyNNError, UnsupportedKerasFeatureError
 from ..layers.base import plain
+from ..registry import MODEL_CLASSES
 
 
 def keras_layers() -> dict[str, type]:
@@ -79,19 +80,24 @@ def layer_class_names(config: dict) -> list[str]:
             if entry["class_name"] != "InputLayer"]
 
 
-def functional_graph(config: dict) -> tuple[str, list, list, list[tuple[str, layers.Layer]]]:
-    """``(name, input tensors, output tensors, [(Keras class name, layer), ...])`` for a Keras
-    functional config (Keras 3's ``__keras_tensor__`` nodes or Keras 2's node lists): every
-    layer made from its entry, its calls replayed in passes (``serialization.replay_calls``);
-    the layer list in the config's order, input layers included."""
+def functional_graph(config: dict, depth: int = 0) -> tuple[str, list, list, list[tuple]]:
+    """``(name, input tensors, output tensors, entries)`` for a Keras functional config (Keras
+    3's ``__keras_tensor__`` nodes or Keras 2's node lists): every layer made from its entry,
+    its calls replayed in passes (``serialization.replay_calls``). ``entries``: ``(Keras class
+    name, layer, None)`` in the config's order, input layers included; a model called as a
+    layer is ``(class name, model, its own entries)`` (``nested_model``)."""
     from .serialization import replay_calls
 
     body = config["config"]
     made = []
 
     def make(entry: dict) -> layers.Layer:
-        layer = _functional_layer(entry["keras"])
-        made.append((entry["keras"]["class_name"], layer))
+        keras = entry["keras"]
+        if keras["class_name"] in (*FUNCTIONAL, "Sequential"):
+            layer, children = nested_model(keras, depth + 1)
+        else:
+            layer, children = _functional_layer(keras), None
+        made.append((keras["class_name"], layer, children))
         return layer
 
     entries = [{"name": entry["name"], "keras": entry,
@@ -105,6 +111,22 @@ def functional_graph(config: dict) -> tuple[str, list, list, list[tuple[str, lay
         outputs_refs = outputs_refs[0]
     inputs, outputs = replay_calls(entries, _ref_list(body["input_layers"]), outputs_refs, make)
     return str(body.get("name", "functional")), inputs, outputs, made
+
+
+def nested_model(entry: dict, depth: int) -> tuple:
+    """``(model, entries)`` for a model entry inside another model's config, ``depth`` models
+    deep (at most ``serialization.MAX_NESTING``)."""
+    from .serialization import MAX_NESTING
+
+    if depth > MAX_NESTING:
+        raise ValueError(f"models nested more than {MAX_NESTING} deep in the model config")
+    if entry["class_name"] == "Sequential":
+        name, input_shape, entries = model_layers(entry, depth)
+        model = MODEL_CLASSES["Sequential"](
+            [layers.Input(input_shape), *(layer for _, layer, _ in entries)], name=name)
+        return model, entries
+    name, inputs, outputs, entries = functional_graph(entry, depth)
+    return MODEL_CLASSES["Functional"](inputs, outputs, name=name), entries
 
 
 def _functional_layer(entry: dict) -> layers.Layer:
@@ -153,9 +175,10 @@ def _ref_list(value) -> list[list]:
     return list(value)
 
 
-def model_layers(config: dict) -> tuple[str, tuple, list[tuple[str, layers.Layer]]]:
-    """``(name, input_shape, [(Keras class name, tinynn layer), ...])`` for a Sequential
-    config; the input shape excludes the batch axis."""
+def model_layers(config: dict, depth: int = 0) -> tuple[str, tuple, list[tuple]]:
+    """``(name, input_shape, entries)`` for a Sequential config: ``(Keras class name, tinynn
+    layer, None)``, or for a model among its layers ``(class name, model, its entries)``; the
+    input shape excludes the batch axis."""
     name, entries = sequential_layers(config)
     input_shape = None
     built = []
@@ -167,8 +190,10 @@ def model_layers(config: dict) -> tuple[str, tuple, list[tuple[str, layers.Layer
         if class_name == "InputLayer":
             _check_neutral("InputLayer", options, ("name", "dtype", "shape"))
             input_shape = input_shape or _input_shape([None, *options.get("shape", [])])
+        elif class_name in (*FUNCTIONAL, "Sequential"):
+            built.append((class_name, *nested_model(entry, depth + 1)))
         else:
-            built.append((class_name, _layer(class_name, options)))
+            built.append((class_name, _layer(class_name, options), None))
     input_shape = input_shape or _build_input_shape(config)
     if input_shape is None:
         raise _unsupported("a model without an input shape", "it was never built, so it has "
@@ -364,14 +389,15 @@ def model_config(model) -> dict:
     from .serialization import is_graph_model
     if is_graph_model(model):
         return _functional_config(model)
-    dtype = str(model.parameters.dtype)
+    dtype = _dtype(model)
     batch_shape = [None, *model.input_shape]
     entries = [_entry("InputLayer", {"batch_shape": batch_shape, "dtype": dtype,
                                      "sparse": False, "ragged": False, "name": "input_layer",
                                      "optional": False})]
     shape = model.input_shape
     for layer in model.layers:
-        entries.append(_layer_entry(layer, shape, dtype))
+        entries.append(_nested_entry(layer) if isinstance(layer, MODEL_CLASSES["Functional"])
+                       else _layer_entry(layer, shape, dtype))
         shape = layer.compute_output_shape(shape)
     config = {"module": "keras", "class_name": "Sequential",
               "config": {"name": model.name, "trainable": True, "dtype": _policy(dtype),
@@ -387,8 +413,7 @@ def _functional_config(model) -> dict:
     inputs as ``__keras_tensor__`` entries naming ``[layer, node index, tensor index]``."""
     from .serialization import node_indices
 
-    weights = list(model.named_weights().values())
-    dtype = str(weights[0].dtype) if weights else model.inputs[0].dtype
+    dtype = _dtype(model)
     index = node_indices(model)
     calls: dict[str, list] = {layer.name: [] for layer in model.layers}
     for node in model.nodes:
@@ -405,6 +430,8 @@ def _functional_config(model) -> dict:
             entry = _entry("InputLayer", {"batch_shape": [None, *layer.input_shape],
                                           "dtype": dtype, "sparse": False, "ragged": False,
                                           "name": layer.name, "optional": False})
+        elif isinstance(layer, MODEL_CLASSES["Functional"]):
+            entry = _nested_entry(layer)
         else:
             node = calls[layer.name][0]
             shapes = [list(t.shape) for t in node.inputs]
@@ -430,6 +457,20 @@ def _functional_config(model) -> dict:
               "registered_name": "Functional", "build_config": {"input_shape": None}}
     if model.optimizer is not None and model.objectives is not None:
         config["compile_config"] = compile_config(model)
+    return config
+
+
+def _dtype(model) -> str:
+    """The model's float dtype: its weights' (a nested model's live in the caller's buffers),
+    or its input's for a model without weights."""
+    weights = list(model.named_weights().values())
+    return str(weights[0].dtype) if weights else model.inputs[0].dtype
+
+
+def _nested_entry(model) -> dict:
+    """A model called as a layer: its own config, without compile settings (Keras's form)."""
+    config = model_config(model)
+    config.pop("compile_config", None)
     return config
 
 

@@ -44,10 +44,10 @@ from .keras_h5 import (
     METADATA_NAME,
     WEIGHTS_NAME,
     KerasFile,
+    keras_class,
     layer_keys,
     write_weights,
 )
-from .serialization import refuse_nested
 
 KERAS_VERSION = "3.15.1"  # the Keras release whose files these are checked against
 MATCH_HINT = ("tinynn matches the Keras layers that hold weights to the model's by position "
@@ -61,7 +61,6 @@ def save_model(model, path: Path, include_optimizer: bool = True,
     """Write ``model`` as a Keras 3 ``.keras`` file: config (with the compile settings of a
     compiled model), weights and, with ``include_optimizer``, the optimizer state."""
     model.require_built("save")
-    refuse_nested(model, "a .keras file")
     config = keras_config.model_config(model)
     state = optimizer_variables(model) if include_optimizer and "compile_config" in config \
         else None
@@ -77,7 +76,6 @@ def save_model(model, path: Path, include_optimizer: bool = True,
 def save_weights(model, path: Path, overwrite: bool = True) -> None:
     """Write the weights of ``model`` as a Keras 3 ``.weights.h5`` file."""
     model.require_built("save_weights")
-    refuse_nested(model, "a Keras weights file")
     weights = _weights_h5(model, path, overwrite, None)
     with atomic_write(path) as file:
         file.write(weights)
@@ -113,10 +111,13 @@ def load_weights(model, path: Path) -> None:
     """Load a Keras file's weights into ``model``, all or nothing (module docstring)."""
     model.require_built("load_weights")
     with KerasFile(path) as source:
-        classes = interpret(source, "the model config", keras_config.layer_class_names,
-                             source.config) if source.config else [
-            layer.keras_name for layer in model.layers]
-        weights = _read_matching(model, source, classes, model.layers)
+        if source.config and not _has_nested(model):
+            classes = interpret(source, "the model config", keras_config.layer_class_names,
+                                source.config)
+            entries = [(name, layer, None) for name, layer in zip(classes, model.layers)]
+        else:  # the model's own classes name the file's groups
+            entries = _model_entries(model)
+        weights = _read_matching(model, source, entries)
     with InterruptGuard() as guard, guard.critical():
         copy_weights(model, weights)
 
@@ -129,8 +130,7 @@ def load_model(path: Path, compile: bool = True):
             raise CheckpointError(f"{str(path)!r} holds weights only: build the model in code, "
                                   "then call model.load_weights on it")
         model, entries = _model(source)
-        weights = _read_matching(model, source, [class_name for class_name, _ in entries],
-                                 [layer for _, layer in entries])
+        weights = _read_matching(model, source, entries)
         state = _compile(source, model) if compile and source.compile_config else None
     copy_weights(model, weights)
     if state is not None:
@@ -152,7 +152,7 @@ def _model(source: KerasFile) -> tuple:
         name, input_shape, entries = interpret(source, "the model config",
                                                 keras_config.model_layers, source.config)
         model = interpret(source, "the model config", lambda: Sequential(
-            [layers.Input(input_shape), *(layer for _, layer in entries)], name=name))
+            [layers.Input(input_shape), *(layer for _, layer, _ in entries)], name=name))
     _build(source, model, entries)
     return model, entries
 
@@ -160,26 +160,53 @@ def _model(source: KerasFile) -> tuple:
 def _build(source: KerasFile, model, entries: list) -> None:
     """Build ``model`` so that a layer can create only the weights the file holds for it (a
     config cannot make tinynn allocate more than the file stores)."""
-    if source.layout == "keras3":
-        keys = layer_keys([class_name for class_name, _ in entries])
-    else:
-        keys = [layer.name for _, layer in entries]
+    leaves = _leaves(source, entries)
     found = {layer.name: layer.arrays for layer in source.weighted_layers(
-        [class_name for class_name, _ in entries])}
-    shapes = {layer.name: [tuple(array.shape) for array in found.get(file_key, [])]
-              for (_, layer), file_key in zip(entries, keys)}
+        [path for path, _ in leaves])}
+    shapes = {layer.name: [tuple(array.shape) for array in found.get(path, [])]
+              for path, layer in leaves}
     interpret(source, "the model config", model.build, None, shapes)
 
 
-def _read_matching(model, source: KerasFile, class_names: list[str],
-                   layers: list) -> dict[str, np.ndarray]:
+def _has_nested(model) -> bool:
+    return any(isinstance(layer, MODEL_CLASSES["Functional"]) for layer in model.layers)
+
+
+def _model_entries(model) -> list[tuple]:
+    """``(Keras class name, layer, nested entries or None)`` for the layers of a tinynn model."""
+    return [(keras_class(layer), layer, _model_entries(layer)
+             if isinstance(layer, MODEL_CLASSES["Functional"]) else None)
+            for layer in model.layers]
+
+
+def _leaves(source: KerasFile, entries: list, prefix: str = "") -> list[tuple]:
+    """``(where the file keeps its weights, layer)`` for every layer of ``entries``, a nested
+    model's layers in its place: Keras 3 groups by class (``dense_1``, and
+    ``functional/layers/dense`` inside a nested model), legacy files by layer name."""
+    if source.layout != "keras3":
+        if any(children is not None for _, _, children in entries):
+            raise source.corrupt("it nests models in a legacy (Keras 2) layout, which tinynn "
+                                 "does not read; save it from Keras 3 as a .keras file")
+        return [(layer.name, layer) for _, layer, _ in entries]
+    leaves = []
+    for key, (_, layer, children) in zip(layer_keys([name for name, _, _ in entries]),
+                                          entries):
+        if children is None:
+            leaves.append((prefix + key, layer))
+        else:
+            leaves += _leaves(source, children, f"{prefix}{key}/layers/")
+    return leaves
+
+
+def _read_matching(model, source: KerasFile, entries: list) -> dict[str, np.ndarray]:
     """The file's arrays under the model's parameter names (the file's layers that hold
-    weights matched in order to those of ``layers``), after checking that every one matches
-    (CheckpointMismatchError lists each difference)."""
+    weights matched in order to those of ``entries``, nested models' layers in their place),
+    after checking that every one matches (CheckpointMismatchError lists each difference)."""
     dtype = model.parameters.dtype
-    targets = [layer for layer in layers if layer.weights]
+    leaves = _leaves(source, entries)
+    targets = [layer for _, layer in leaves if layer.weights]
     specs, datasets = {}, {}
-    for i, file_layer in enumerate(source.weighted_layers(class_names)):
+    for i, file_layer in enumerate(source.weighted_layers([path for path, _ in leaves])):
         keys = list(targets[i].weights) if i < len(targets) else []
         for j, dataset in enumerate(file_layer.arrays):
             name = (f"{targets[i].name}/{keys[j]}" if j < len(keys)

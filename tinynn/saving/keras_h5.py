@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import CheckpointCorruptError, CheckpointError, MissingDependencyError
 from ..layers.base import snake_case
+from ..registry import MODEL_CLASSES
 
 CONFIG_NAME, METADATA_NAME, WEIGHTS_NAME = "config.json", "metadata.json", "model.weights.h5"
 MAX_CONFIG_BYTES = 16 * 2**20
@@ -237,10 +238,11 @@ class KerasFile:
         return [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
 
     # -- content --------------------------------------------------------------------------------
-    def weighted_layers(self, class_names: list[str]) -> list[FileLayer]:
+    def weighted_layers(self, paths: list[str]) -> list[FileLayer]:
         """The file's layers that hold arrays, in model order. For the Keras 3 layout, whose
-        group names come from the classes (``layer_keys``), ``class_names`` gives the order;
-        groups it does not name come last, so a mismatch lists them."""
+        group names come from the classes (``layer_keys``; a nested model's layers are groups
+        below ``<its key>/layers/``), ``paths`` gives the order; top-level groups it does not
+        reach come last, so a mismatch lists them."""
         if self.layout == "legacy":
             found = []
             for name in self.strings(self._root, "layer_names"):
@@ -248,11 +250,19 @@ class KerasFile:
                 found.append(FileLayer(name, [self.dataset(group, w)
                                               for w in self.strings(group, "weight_names")]))
         else:
-            keys = layer_keys(class_names)
-            keys += sorted(set(self._root) - set(keys))
-            found = [FileLayer(key, self._vars(self.group(self._root, key)))
-                     for key in keys if key in self._root]
+            paths = [*paths, *sorted(set(self._root) - {p.split("/")[0] for p in paths})]
+            found = [FileLayer(path, self._vars(self.group(self._root, path)))
+                     for path in paths if self._has(path)]
         return [layer for layer in found if layer.arrays]
+
+    def _has(self, path: str) -> bool:
+        """Whether the groups of ``path`` (``a/b/c``) exist below the weights' root."""
+        node = self._root
+        for name in path.split("/"):
+            if not isinstance(node, self._h5py.Group) or name not in node:
+                return False
+            node = self._child(node, name)
+        return True
 
     def _vars(self, group, kinds: str = "f") -> list:
         """The datasets ``vars/0``, ``vars/1``... of a Keras 3 group, in order."""
@@ -286,18 +296,38 @@ class KerasFile:
         return value.item()
 
 
+def keras_class(layer) -> str:
+    """The Keras class name of a tinynn layer, or of a model used as a layer."""
+    if isinstance(layer, MODEL_CLASSES["Sequential"]):
+        return "Sequential"
+    if isinstance(layer, MODEL_CLASSES["Functional"]):
+        return "Functional"
+    return layer.keras_name
+
+
 def write_weights(file, model, optimizer_name: str | None = None,
                   optimizer_arrays: list[np.ndarray] | None = None) -> None:
     """Write ``model``'s weights (and optimizer variables, if given) to ``file`` (a binary file
     object or path) in Keras 3's layout, as Keras 3.15 writes it."""
     h5py = import_h5py()
-    classes = [layer.keras_name for layer in model.layers]
     with h5py.File(file, "w") as h5:
-        for key, layer in zip(layer_keys(classes), model.layers):
-            _write_vars(h5.create_group(f"layers/{key}"), layer.name, layer.weights.values())
+        _write_layers(h5, "layers/", model)
         if optimizer_arrays is not None:
             _write_vars(h5.create_group("optimizer"), optimizer_name, optimizer_arrays)
         _write_vars(h5, model.name, [])
+
+
+def _write_layers(h5, prefix: str, model) -> None:
+    """Each layer's group ``<prefix><key>/vars``; a nested model's layers below
+    ``<prefix><key>/layers/``, as Keras 3 nests them."""
+    for key, layer in zip(layer_keys([keras_class(layer) for layer in model.layers]),
+                          model.layers):
+        group = h5.create_group(prefix + key)
+        if isinstance(layer, MODEL_CLASSES["Functional"]):
+            _write_layers(h5, f"{prefix}{key}/layers/", layer)
+            _write_vars(group, layer.name, [])
+        else:
+            _write_vars(group, layer.name, layer.weights.values())
 
 
 def _write_vars(group, name: str, arrays) -> None:

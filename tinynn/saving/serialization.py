@@ -65,18 +65,6 @@ def is_graph_model(model) -> bool:
     return not isinstance(model, MODEL_CLASSES["Sequential"])
 
 
-def refuse_nested(model, what: str) -> None:
-    """CheckpointError when ``model`` calls another model as a layer: Keras files written by
-    tinynn cannot hold that yet (tinynn's own ``.npz`` files can)."""
-    nested = [layer.name for layer in model.layers
-              if isinstance(layer, MODEL_CLASSES["Functional"])]
-    if nested:
-        raise CheckpointError(f"cannot write {what} of model {model.name!r}: it calls the models "
-                              f"{nested} as layers, which tinynn does not write to Keras files "
-                              "yet; save it as a tinynn .npz file (model.save('model.npz')) or "
-                              "its weights to a .weights.npz file")
-
-
 def _check_registered(model_layers: list) -> None:
     for layer in model_layers:
         if isinstance(layer, MODEL_CLASSES["Functional"]):

@@ -240,3 +240,10 @@ def test_tinynn_nested_models_load_in_keras_as_nested_models(keras, tmp_path):
         np.testing.assert_array_equal(a, b)
     again = tn.models.load_model(tmp_path / "t.keras")  # and back into tinynn
     np.testing.assert_array_equal(again.predict(PAIR, verbose=0), ours.predict(PAIR, verbose=0))
+
+
+def test_keras2_legacy_h5_with_nested_models_is_refused_by_name(tf_keras, tmp_path):
+    siamese(tf_keras).save(tmp_path / "nested.h5")
+    with pytest.raises(UnsupportedKerasFeatureError,
+                       match=r"models \['encoder', 'head'\] nested in a Keras 2 functional"):
+        tn.models.load_model(tmp_path / "nested.h5")

@@ -107,6 +107,11 @@ def functional_graph(config: dict, depth: int = 0) -> tuple[str, list, list, lis
     outputs_refs = body["output_layers"]
     legacy = any(isinstance(node, list) for entry in body["layers"]
                  for node in entry["inbound_nodes"])
+    nested = [entry["name"] for entry in body["layers"]
+              if entry["class_name"] in (*FUNCTIONAL, "Sequential")]
+    if legacy and nested:  # Keras 2 counts a nested model's own graph as its call 0
+        raise _unsupported(f"models {nested} nested in a Keras 2 functional config",
+                           "load the file in Keras 3 and save it as a .keras file")
     if legacy and len(outputs_refs) == 1:  # Keras 2 lists even a single output
         outputs_refs = outputs_refs[0]
     inputs, outputs = replay_calls(entries, _ref_list(body["input_layers"]), outputs_refs, make)

@@ -6,9 +6,10 @@
   the session), and within a layer in Keras's order (trainable weights, then non-trainable
   ones: kernel, bias; gamma, beta, moving_mean, moving_variance); every shape is checked
   before anything is copied.
-- ``load_model(path)``: a Sequential model built from a ``.keras`` or legacy ``.h5`` file's
-  config (keras_config.py names what tinynn does not support), its weights and, with
-  ``compile=True``, its compile settings and optimizer state when tinynn has them.
+- ``load_model(path)``: a Sequential or functional model (models nested in it included, from
+  Keras 3 files) built from a ``.keras`` or legacy ``.h5`` file's config (keras_config.py
+  names what tinynn does not support), its weights and, with ``compile=True``, its compile
+  settings and optimizer state when tinynn has them.
 - ``save_model(model, "m.keras")`` and ``save_weights(model, "w.weights.h5")``: the files Keras
   3.15 writes for the same model (config, weights and optimizer state), which
   ``keras.saving.load_model`` and ``model.load_weights`` read.

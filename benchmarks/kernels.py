@@ -7,7 +7,8 @@ Prints one JSON line: ``{"matmul": [...], "kernels": [...]}``. Each kernel time 
 of ``--repeat`` timings (matmul: 5) after a first call, timeit-style; numba's compile time is
 the first call's excess over that median (``run.py`` points ``NUMBA_CACHE_DIR`` at an empty
 directory, so it is a real compile, not a cache load). These numbers are what
-``tinynn.ops.NUMBA_FASTER`` rests on.
+``tinynn.ops.NUMBA_FASTER`` rests on; ``chosen`` is the implementation tinynn runs at that
+shape on this machine (``tinynn.ops.choices`` measures the kernels whose twins agree bitwise).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from collections.abc import Callable
 import numpy as np
 
 import tinynn.ops.numba_kernels as numba_kernels  # the numba twins, whatever TINYNN_BACKEND says
-from tinynn.ops import reference
+from tinynn import ops
+from tinynn.ops import choices, reference
 
 SAME_5X5 = (5, 5, 1, 1, 2, 2, 2, 2)  # KH KW SH SW PT PB PL PR: Conv2D(..., 5, padding="same")
 POOL_2X2 = (2, 2, 2, 2)  # PH PW SH SW: MaxPooling2D(2)
@@ -85,14 +87,26 @@ def cases(batch: int, params: int) -> list[tuple[str, str, tuple]]:
 
 
 def kernel_rows(batch: int, repeat: int, params: int) -> list[dict]:
-    """One row per kernel and shape: median ms of each implementation, numba's compile s."""
+    """One row per kernel and shape: median ms of each implementation, numba's compile s, and
+    the implementation tinynn runs there (``tinynn.ops.choices``: measured on this machine)."""
     rows = []
     for name, label, args in cases(batch, params):
-        numpy_s = time_calls(getattr(reference, name), args, repeat)[1]
         numba_first, numba_s = time_calls(getattr(numba_kernels, name), args, repeat)
+        numpy_s = time_calls(getattr(reference, name), args, repeat)[1]
         rows.append({"kernel": name, "shape": label, "numpy_ms": numpy_s * 1e3,
-                     "numba_ms": numba_s * 1e3, "compile_s": max(numba_first - numba_s, 0.0)})
+                     "numba_ms": numba_s * 1e3, "compile_s": max(numba_first - numba_s, 0.0),
+                     "chosen": chosen(name, args)})
     return rows
+
+
+def chosen(name: str, args: tuple) -> str:
+    """The implementation ``tinynn.ops.<name>`` runs for ``args`` (calling it once)."""
+    kernel = getattr(ops, name)
+    if not hasattr(kernel, "implementations"):
+        return ops.implementation(name)
+    kernel(*args)
+    key = f"{name}|{choices.shape_keys()[name](*args)}"
+    return ops.KERNEL_CHOICES.table[key]
 
 
 def blas_pools() -> list[dict]:

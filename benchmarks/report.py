@@ -79,8 +79,8 @@ def _result_rows(run: dict) -> list[list[str]]:
 
 def _kernel_rows(run: dict) -> list[list[str]]:
     return [[k["kernel"], k["shape"], f"{k['numpy_ms']:.3f}", f"{k['numba_ms']:.3f}",
-             f"{k['numpy_ms'] / k['numba_ms']:.1f}x", f"{k['compile_s']:.2f}"]
-            for k in run["kernels"]]
+             f"{k['numpy_ms'] / k['numba_ms']:.1f}x", f"{k['compile_s']:.2f}",
+             k.get("chosen", "numba")] for k in run["kernels"]]
 
 
 def _profile_lines(profile: dict) -> list[str]:
@@ -126,7 +126,7 @@ def markdown(run: dict) -> str:
     if run["kernels"]:
         lines += ["### Kernels: numba vs NumPy reference (ms per call, median)", "",
                   *_table(["kernel", "shape", "NumPy ms", "numba ms", "speed-up",
-                           "numba compile s"], _kernel_rows(run)), ""]
+                           "numba compile s", "tinynn runs"], _kernel_rows(run)), ""]
     kernels = ", ".join(f"{pool['internal_api']} {pool['version']}, {pool['architecture']} "
                         f"kernel" for pool in run.get("blas_pools", []))
     dropped = settings.get("dropped_variables")

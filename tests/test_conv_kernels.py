@@ -7,9 +7,11 @@ n roundings) at the scale of the summed terms' magnitudes.
 """
 
 import importlib
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tinynn import ops
-from tinynn.ops import reference, shapes
+from tinynn.ops import choices, reference, shapes
 from tinynn.testing import assert_close
 
 try:
@@ -122,11 +124,87 @@ def test_maxpool2d_numba_matches_reference_bitwise(case):
                                   strict=True)
 
 
-def test_conv_kernels_default_to_numba_when_importable():
+def test_conv_kernels_are_chosen_per_shape_when_numba_is_importable():
     if os.environ.get("TINYNN_BACKEND") is not None:
         pytest.skip("TINYNN_BACKEND is set")
-    expected = "numpy" if numba_kernels is None else "numba"
+    expected = "numpy" if numba_kernels is None else "chosen per shape"
     assert [ops.implementation(name) for name in CONV_KERNELS] == [expected] * 4
+
+
+# --- choosing between the twins by measurement ------------------------------------------------
+def slow_and_fast(calls: list):
+    """Two implementations of one kernel, the "numba" one 20 ms slower, both logging calls."""
+    def slow(x, *window):
+        calls.append("numba")
+        time.sleep(0.02)
+        return x + 1
+
+    def fast(x, *window):
+        calls.append("numpy")
+        return x + 1
+
+    return slow, fast
+
+
+def test_the_faster_twin_is_chosen_once_per_shape_and_remembered_on_disk(tmp_path):
+    calls = []
+    table = choices.KernelChoices(tmp_path / "choices-test.json")
+    kernel = table.dispatcher("im2col", *slow_and_fast(calls), choices.shape_keys()["im2col"])
+    x = np.zeros((4, 3, 3, 1))
+    kernel(x, 2, 2, 1, 1, 0, 0, 0, 0)  # too small to measure: numba's, nothing recorded
+    assert calls == ["numba"] and table.table == {}
+    calls.clear()
+    x = np.zeros((1000, 3, 3, 1))  # 72 KB
+    assert kernel(x, 2, 2, 1, 1, 0, 0, 0, 0).tolist() == (x + 1).tolist()
+    assert calls.count("numba") == 1 + choices.REPEATS  # a first call, then the timed ones
+    calls.clear()
+    kernel(np.zeros((2000, 3, 3, 1)), 2, 2, 1, 1, 0, 0, 0, 0)  # another batch, the same shape
+    assert calls == ["numpy"]
+    saved = json.loads((tmp_path / "choices-test.json").read_text())
+    assert saved == {"im2col|((3, 3, 1), '<f8', (2, 2, 1, 1, 0, 0, 0, 0))": "numpy"}
+    calls.clear()
+    again = choices.KernelChoices(tmp_path / "choices-test.json").dispatcher(
+        "im2col", *slow_and_fast(calls), choices.shape_keys()["im2col"])
+    again(x, 2, 2, 1, 1, 0, 0, 0, 0)  # a later process: no measuring
+    assert calls == ["numpy"]
+
+
+@pytest.mark.parametrize("mode", ["numba", "numpy"])
+def test_a_fixed_choice_measures_nothing(tmp_path, mode):
+    calls = []
+    kernel = choices.KernelChoices(tmp_path / "c.json", mode).dispatcher(
+        "im2col", *slow_and_fast(calls), choices.shape_keys()["im2col"])
+    kernel(np.zeros((1000, 3, 3, 1)), 2, 2, 1, 1, 0, 0, 0, 0)
+    assert calls == [mode]
+
+
+def test_a_damaged_table_is_measured_again_and_a_bad_mode_is_named(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text("{not json")
+    assert choices.KernelChoices(path).table == {}
+    path.write_text('{"im2col|x": "fortran", "im2col|y": "numpy"}')
+    assert choices.KernelChoices(path).table == {"im2col|y": "numpy"}
+    with pytest.raises(ImportError, match=r"TINYNN_KERNEL_CHOICE expected one of "
+                                          r"\('measure', 'numba', 'numpy'\), got 'fast'"):
+        choices.KernelChoices(path, "fast")
+
+
+@needs_numba
+def test_the_dispatched_kernels_give_both_twins_bits():
+    rng = np.random.default_rng(0)
+    for shape in ((300, 9, 9, 1), (300, 9, 9, 8)):  # large enough to be measured
+        x = rng.standard_normal(shape).astype(np.float32)
+        window = (3, 3, 1, 1, 1, 1, 1, 1)
+        for module in (numba_kernels, reference):
+            np.testing.assert_array_equal(ops.im2col(x, *window),
+                                          module.im2col(x, *window), strict=True)
+        y, argmax = ops.maxpool2d_forward(x, 2, 2, 2, 2)
+        for module in (numba_kernels, reference):
+            theirs = module.maxpool2d_forward(x, 2, 2, 2, 2)
+            np.testing.assert_array_equal(y, theirs[0], strict=True)
+            np.testing.assert_array_equal(argmax, theirs[1], strict=True)
+    key = choices.machine_key()
+    assert len(key) == 16 and key == choices.machine_key()
 
 
 # --- each implementation against the definitions ----------------------------------------------

@@ -2,7 +2,9 @@
 
 ``TINYNN_BACKEND=numpy`` selects the NumPy reference for every kernel; ``numba`` (the default)
 selects the numba version of each kernel listed in ``NUMBA_FASTER`` (those the kernel benchmark
-shows faster) and falls back to the reference when numba is not installed.
+shows faster) and falls back to the reference when numba is not installed. The kernels whose
+two versions give the same bits (``choices.TUNED``: im2col, col2im, max pooling) run the one
+measured faster on this machine at each shape (``choices``; ``TINYNN_KERNEL_CHOICE``).
 
 numba's compiled code is cached under ``$NUMBA_CACHE_DIR``, by default
 ``$XDG_CACHE_HOME/tinynn/numba`` (outside the source tree, shared by every clone).
@@ -27,7 +29,7 @@ disjoint elements per iteration, so results do not depend on the thread count.
 import os
 from pathlib import Path
 
-from . import reference
+from . import choices, reference
 
 KERNELS = ("sgd_update", "adam_update", "adamw_update", "rmsprop_update", "all_finite",
            "relu_backward", "bias_activation",
@@ -60,11 +62,30 @@ if BACKEND not in ("numba", "numpy"):
     raise ImportError(f"TINYNN_BACKEND expected 'numba' or 'numpy', got {BACKEND!r}")
 numba_kernels = _load_numba() if BACKEND == "numba" else None
 
+def _kernel_choices():
+    """The per-machine table of ``choices.TUNED`` kernels' implementations (None without
+    numba), its file beside numba's cache."""
+    if numba_kernels is None:
+        return None
+    mode = os.environ.get(choices.ENVIRONMENT_VARIABLE, "measure").lower()
+    path = Path(os.environ["NUMBA_CACHE_DIR"]) / f"choices-{choices.machine_key()}.json"
+    return choices.KernelChoices(path, mode)
+
+
+KERNEL_CHOICES = _kernel_choices()
 for _name in KERNELS:
+    if KERNEL_CHOICES is not None and _name in choices.TUNED:
+        globals()[_name] = KERNEL_CHOICES.dispatcher(
+            _name, getattr(numba_kernels, _name), getattr(reference, _name),
+            choices.shape_keys()[_name])
+        continue
     _use_numba = numba_kernels is not None and _name in NUMBA_FASTER
     globals()[_name] = getattr(numba_kernels if _use_numba else reference, _name)
 
 
 def implementation(name: str) -> str:
-    """``"numba"`` or ``"numpy"``: which implementation ``tinynn.ops.<name>`` is."""
+    """``"numba"`` or ``"numpy"``: which implementation ``tinynn.ops.<name>`` is; ``"chosen
+    per shape"`` for a kernel whose implementation is measured per shape (``choices``)."""
+    if hasattr(globals()[name], "implementations"):
+        return "chosen per shape"
     return "numba" if globals()[name] is not getattr(reference, name) else "numpy"

@@ -236,3 +236,20 @@ def test_resnet_recipe_trains_the_examples_network_in_each_framework(framework, 
     assert (found["framework"], found["epochs"], found["train_images"]) == (framework, 1, 128)
     assert 0 <= found["test_accuracy"] <= 1 and found["training_seconds"] > 0
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= found["history"].keys()
+
+
+def test_conv_passes_times_tinynn_and_tabulates_gflops_and_ratios():
+    from benchmarks import conv_passes
+    found = conv_passes.worker("tinynn", batch=2, repeat=1)
+    assert list(found) == list(conv_passes.SHAPES)
+    assert all(found[name][kind] > 0 for name in found for kind in conv_passes.PASSES)
+    peer = {name: {kind: found[name][kind] / 2 for kind in conv_passes.PASSES}
+            for name in found}  # twice as fast
+    lines = conv_passes.table({"tinynn": found, "torch": peer,
+                               "tensorflow": {"status": "skipped", "reason": "no"}}, batch=2)
+    assert lines[0] == ("| convolution | pass | tinynn GFLOP/s | torch GFLOP/s "
+                        "| tinynn / torch time |")
+    assert len(lines) == 2 + len(conv_passes.SHAPES) * len(conv_passes.PASSES)
+    assert all(line.endswith("| 2.00 |") for line in lines[2:])
+    h, w, c, f, k = conv_passes.SHAPES["CNN conv2 (5x5, 32 -> 64, 14x14)"]
+    assert conv_passes.flops(32, (h, w, c, f, k)) == 2 * 32 * 14 * 14 * 25 * 32 * 64

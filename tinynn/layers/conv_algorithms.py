@@ -47,11 +47,14 @@ WINOGRAD_SHAPES: frozenset = frozenset()
 #: cache are also faster (im2col, 1,000 images of the reports' CNN: 265 ms at 16 MiB,
 #: 365 ms at 64 MiB).
 INFERENCE_CHUNK_BYTES = 16 * 2**20
-#: Training unfolds this many bytes of samples at a time (forward, and again in backward). On
-#: the ResNet of examples/resnet_fashion.py (batch 32, AMD EPYC Zen 5), unfolding and keeping
-#: the whole batch took 1.26x the wall time of 1 MiB chunks over 400 steps (medians of 5
-#: paired runs), at 1.2x the peak memory; 0.5 and 2 MiB measured within the noise of 1 MiB.
-CHUNK_BYTES = 2**20
+#: Training unfolds this many bytes of samples at a time (forward, and again in backward).
+#: Paired whole-process runs of 400 training steps (medians of 5 pairs, wall time, AMD EPYC
+#: Zen 5): keeping the ResNet's whole unfolded batch took 1.26x the time of 1 MiB chunks (and
+#: 1.2x the peak memory); 2 MiB against 1 MiB: CNN 0.97x, ResNet 0.96x; 4 against 2 MiB: 0.98x,
+#: 0.97x; 8 against 4 MiB: 1.01x, 1.14x (its larger buffers are fresh pages every step: 13x
+#: the system time). Chunks too small make small products: at 1 MiB the CNN's conv2 unfolds
+#: one 196-row sample at a time.
+CHUNK_BYTES = 4 * 2**20
 
 
 def choose(requested: str, kernel_size: tuple, strides: tuple, channels: int) -> str:

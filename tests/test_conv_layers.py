@@ -466,7 +466,7 @@ def test_conv2d_inference_unfolds_in_chunks_and_keeps_nothing(monkeypatch, rng):
     expected = layer.forward(x, training=True)
     layer.release_cache()
     per_sample = 9 * 4 * 27 * 8  # OH * OW * KH*KW*C * float64 bytes (im2col: strides 2)
-    monkeypatch.setattr(conv_algorithms, "INFERENCE_CHUNK_BYTES", 2 * per_sample)  # chunks of 2
+    monkeypatch.setattr(conv_algorithms, "CHUNK_BYTES", 2 * per_sample)  # chunks of 2
     # two GEMMs (the chunks may block differently) of 3 * 3 * 3 = 27 terms, and the bias
     assert_close(layer.forward(x), expected, depth=2 * (27 + 1))
     assert not layer.holds_cache
@@ -497,7 +497,7 @@ def test_conv2d_inference_memory_is_output_plus_one_chunk(rng):
     x = rng.standard_normal((1000, 14, 14, 32), dtype=np.float32)  # unfolded: 627 MB
     output_bytes = 1000 * 14 * 14 * 64 * 4
     peak = peak_bytes(lambda: layer.forward(x), lambda: layer.forward(x[:2]))
-    assert peak <= output_bytes + conv_algorithms.INFERENCE_CHUNK_BYTES + 2**20
+    assert peak <= output_bytes + conv_algorithms.CHUNK_BYTES + 2**20
 
 
 def test_reports_cnn_predict_on_10000_images_at_once_adds_at_most_512_mb():

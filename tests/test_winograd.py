@@ -220,7 +220,7 @@ def test_winograd_inference_in_chunks_equals_one_batch(monkeypatch, rng):
         layer.build((6, 6, 4), rng)
     x = rng.standard_normal((5, 6, 6, 4))
     whole = layer.forward(x)
-    monkeypatch.setattr(conv_algorithms, "INFERENCE_CHUNK_BYTES", 1)  # one sample per chunk
+    monkeypatch.setattr(conv_algorithms, "CHUNK_BYTES", 1)  # one sample per chunk
     # the same sums per sample; BLAS may block a 5-sample product differently from a 1-sample
     assert_close(layer.forward(x), whole, depth=2 * 3 * 3 * 4 * 16)
 

@@ -42,18 +42,16 @@ WINOGRAD_TILE = {3: 2, 5: 2}
 #: fewer multiplications, but its transform-domain products (K = 32) run at half of BLAS's
 #: speed and its four tile transforms cost more than the unfold they replace.
 WINOGRAD_SHAPES: frozenset = frozenset()
-#: Inference transforms (or unfolds) this many bytes of one chunk of samples at a time, so that
-#: ``predict`` on a large batch never holds the whole batch's transform: chunks that stay in
-#: cache are also faster (im2col, 1,000 images of the reports' CNN: 265 ms at 16 MiB,
-#: 365 ms at 64 MiB).
-INFERENCE_CHUNK_BYTES = 16 * 2**20
-#: Training unfolds this many bytes of samples at a time (forward, and again in backward).
-#: Paired whole-process runs of 400 training steps (medians of 5 pairs, wall time, AMD EPYC
+#: Training and inference unfold (or transform) this many bytes of samples at a time, so that
+#: no pass holds a whole batch's unfolding and the rows a product reads are still in cache.
+#: Training, paired whole-process runs of 400 steps (medians of 5 pairs, wall time, AMD EPYC
 #: Zen 5): keeping the ResNet's whole unfolded batch took 1.26x the time of 1 MiB chunks (and
 #: 1.2x the peak memory); 2 MiB against 1 MiB: CNN 0.97x, ResNet 0.96x; 4 against 2 MiB: 0.98x,
 #: 0.97x; 8 against 4 MiB: 1.01x, 1.14x (its larger buffers are fresh pages every step: 13x
 #: the system time). Chunks too small make small products: at 1 MiB the CNN's conv2 unfolds
-#: one 196-row sample at a time.
+#: one 196-row sample at a time. Inference, ``predict`` on 10,000 images in batches of 1,000
+#: (3 runs each, same machine): the CNN 1.44-1.49 s at 4 MiB against 1.73-1.77 s at 16 MiB
+#: (the earlier inference chunk), the ResNet 2.93-3.58 s against 3.03-3.32 s.
 CHUNK_BYTES = 4 * 2**20
 
 
@@ -89,14 +87,14 @@ class Im2col:
     def __init__(self, layer):
         self.layer = layer
 
-    def _chunks(self, n: int, budget: int):
-        """Sample ranges of at most ``budget`` bytes of unfolded rows each, and a buffer
+    def _chunks(self, n: int):
+        """Sample ranges of at most ``CHUNK_BYTES`` of unfolded rows each, and a buffer
         (rows, KH*KW*C) for one of them."""
         layer = self.layer
         per_sample = layer.output_hw[0] * layer.output_hw[1]
         width = layer.params["kernel"][..., 0].size
         itemsize = layer.params["kernel"].itemsize
-        chunk = max(1, min(budget // (per_sample * width * itemsize), n))
+        chunk = max(1, min(CHUNK_BYTES // (per_sample * width * itemsize), n))
         buffer = np.empty((chunk * per_sample, width), layer.params["kernel"].dtype)
         return [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)], buffer
 
@@ -107,7 +105,7 @@ class Im2col:
         kernel = layer.params["kernel"].reshape(-1, layer.filters)  # (KH*KW*C, F)
         per_sample = layer.output_hw[0] * layer.output_hw[1]
         z = np.empty((len(x) * per_sample, layer.filters), x.dtype)
-        chunks, buffer = self._chunks(len(x), CHUNK_BYTES if training else INFERENCE_CHUNK_BYTES)
+        chunks, buffer = self._chunks(len(x))
         for samples in chunks:
             rows = slice(samples.start * per_sample, samples.stop * per_sample)
             cols = ops.im2col(x[samples], *layer.window, out=buffer[:rows.stop - rows.start])
@@ -124,7 +122,7 @@ class Im2col:
         dkernel = layer.grads["kernel"].reshape(kernel.shape)
         per_sample = layer.output_hw[0] * layer.output_hw[1]
         dx = np.empty((len(x), *layer.input_shape), x.dtype) if input_gradient else None
-        chunks, buffer = self._chunks(len(x), CHUNK_BYTES)
+        chunks, buffer = self._chunks(len(x))
         for i, samples in enumerate(chunks):
             rows = slice(samples.start * per_sample, samples.stop * per_sample)
             cols = unfolded if unfolded is not None else ops.im2col(
@@ -189,7 +187,7 @@ class Winograd:
             return y.reshape(-1, layer.filters), (self._convolve(x, U, relu, y), U)
         TH, TW = self.tiles_hw
         per_sample = self.tile ** 2 * TH * TW * (x.shape[3] + layer.filters) * x.itemsize
-        chunk = max(1, min(INFERENCE_CHUNK_BYTES // per_sample, len(x)))
+        chunk = max(1, min(CHUNK_BYTES // per_sample, len(x)))
         for start in range(0, len(x), chunk):
             self._convolve(x[start:start + chunk], U, relu, y[start:start + chunk])
         return y.reshape(-1, layer.filters), None

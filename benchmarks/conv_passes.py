@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.workers.common import thread_env  # noqa: E402
+from benchmarks import run  # noqa: E402
 
 # name: (H, W, C, F, K): a stride-1 "same" convolution with a K x K kernel
 SHAPES = {"CNN conv1 (5x5, 1 -> 32, 28x28)": (28, 28, 1, 32, 5),
@@ -150,22 +149,12 @@ def worker(framework: str, batch: int, repeat: int) -> dict:
 
 
 def run_worker(framework: str, args) -> dict:
-    """``worker`` in its own process with the benchmark's thread variables; a framework that
-    cannot be imported (or crashes) gives ``{"status": ..., "reason": ...}``."""
-    env = {**os.environ, **thread_env(args.threads), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # as run.py's workers
-        env.pop(name, None)
-    process = subprocess.run(
-        [sys.executable, "-m", "benchmarks.conv_passes", "--worker", framework,
-         "--batch", str(args.batch), "--repeat", str(args.repeat)],
-        env=env, cwd=ROOT, capture_output=True, text=True)
-    lines = process.stdout.strip().splitlines()
-    if process.returncode == 0 and lines:
-        return json.loads(lines[-1])
-    last = (process.stderr.strip().splitlines() or ["no output"])[-1]
-    status = "skipped" if "ModuleNotFoundError" in last else "failed"
-    return {"status": status, "reason": last}
+    """``worker`` in its own process, with the environment of ``benchmarks/run.py``'s workers;
+    a framework that cannot be imported, or crashes, gives ``{"status": ..., "reason": ...}``."""
+    config = {"threads": args.threads, "dropped_variables": list(run.BLAS_OVERRIDES)}
+    return run.run_module("benchmarks.conv_passes",
+                          ["--worker", framework, "--batch", str(args.batch),
+                           "--repeat", str(args.repeat)], "", run.subprocess_env(config))
 
 
 def table(results: dict, batch: int) -> list[str]:
@@ -195,7 +184,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.batch, args.repeat)), flush=True)
         return
-    results = {f: run_worker(f, args) for f in args.frameworks.split(",")}
+    frameworks = args.frameworks.split(",")
+    if not set(frameworks) <= set(FRAMEWORKS):
+        parser.error(f"--frameworks expected names from {FRAMEWORKS}, got {args.frameworks!r}")
+    results = {f: run_worker(f, args) for f in frameworks}
     print("\n".join(table(results, args.batch)))
     for framework, found in results.items():
         if "status" in found:

@@ -24,7 +24,7 @@ import numpy as np
 
 import tinynn.ops.numba_kernels as numba_kernels  # the numba twins, whatever TINYNN_BACKEND says
 from tinynn import ops
-from tinynn.ops import choices, reference
+from tinynn.ops import reference
 
 SAME_5X5 = (5, 5, 1, 1, 2, 2, 2, 2)  # KH KW SH SW PT PB PL PR: Conv2D(..., 5, padding="same")
 POOL_2X2 = (2, 2, 2, 2)  # PH PW SH SW: MaxPooling2D(2)
@@ -100,13 +100,10 @@ def kernel_rows(batch: int, repeat: int, params: int) -> list[dict]:
 
 
 def chosen(name: str, args: tuple) -> str:
-    """The implementation ``tinynn.ops.<name>`` runs for ``args`` (calling it once)."""
-    kernel = getattr(ops, name)
-    if not hasattr(kernel, "implementations"):
+    """The implementation ``tinynn.ops.<name>`` runs for ``args`` (measured if not known)."""
+    if not hasattr(getattr(ops, name), "implementations"):
         return ops.implementation(name)
-    kernel(*args)
-    key = f"{name}|{choices.shape_keys()[name](*args)}"
-    return ops.KERNEL_CHOICES.table[key]
+    return ops.KERNEL_CHOICES.which(name, args)
 
 
 def blas_pools() -> list[dict]:

@@ -138,6 +138,7 @@ def test_kernels_benchmark_runs_at_a_tiny_size(capsys):
     assert {r["kernel"] for r in rows} == {"im2col", "col2im", "maxpool2d_forward",
                                           "maxpool2d_backward", "adam_update", "sgd_update"}
     assert all(r["numpy_ms"] > 0 and r["numba_ms"] > 0 and r["compile_s"] >= 0 for r in rows)
+    assert {r["chosen"] for r in rows} <= {"numba", "numpy"}
     kernels.main(["--no-kernels"])
     printed = json.loads(capsys.readouterr().out)
     assert printed["kernels"] == [] and len(printed["matmul"]) == len(kernels.MATMULS)

@@ -149,7 +149,7 @@ def slow_and_fast(calls: list):
 def test_the_faster_twin_is_chosen_once_per_shape_and_remembered_on_disk(tmp_path):
     calls = []
     table = choices.KernelChoices(tmp_path / "choices-test.json")
-    kernel = table.dispatcher("im2col", *slow_and_fast(calls), choices.shape_keys()["im2col"])
+    kernel = table.dispatcher("im2col", *slow_and_fast(calls))
     x = np.zeros((4, 3, 3, 1))
     kernel(x, 2, 2, 1, 1, 0, 0, 0, 0)  # too small to measure: numba's, nothing recorded
     assert calls == ["numba"] and table.table == {}
@@ -164,18 +164,30 @@ def test_the_faster_twin_is_chosen_once_per_shape_and_remembered_on_disk(tmp_pat
     assert saved == {"im2col|((3, 3, 1), '<f8', (2, 2, 1, 1, 0, 0, 0, 0))": "numpy"}
     calls.clear()
     again = choices.KernelChoices(tmp_path / "choices-test.json").dispatcher(
-        "im2col", *slow_and_fast(calls), choices.shape_keys()["im2col"])
+        "im2col", *slow_and_fast(calls))
     again(x, 2, 2, 1, 1, 0, 0, 0, 0)  # a later process: no measuring
     assert calls == ["numpy"]
 
 
 @pytest.mark.parametrize("mode", ["numba", "numpy"])
-def test_a_fixed_choice_measures_nothing(tmp_path, mode):
+def test_a_fixed_choice_measures_nothing_and_leaves_the_table_alone(tmp_path, mode):
     calls = []
-    kernel = choices.KernelChoices(tmp_path / "c.json", mode).dispatcher(
-        "im2col", *slow_and_fast(calls), choices.shape_keys()["im2col"])
+    path = tmp_path / "c.json"
+    path.write_text('{"im2col|x": "numba"}')  # another process's measurements
+    kernel = choices.KernelChoices(path, mode).dispatcher("im2col", *slow_and_fast(calls))
     kernel(np.zeros((1000, 3, 3, 1)), 2, 2, 1, 1, 0, 0, 0, 0)
-    assert calls == [mode]
+    kernel(np.zeros((2, 3, 3, 1)), 2, 2, 1, 1, 0, 0, 0, 0)  # small calls too
+    assert calls == [mode, mode]
+    assert path.read_text() == '{"im2col|x": "numba"}'
+
+
+def test_which_names_the_choice_of_small_and_measured_calls(tmp_path):
+    table = choices.KernelChoices(tmp_path / "c.json")
+    table.dispatcher("im2col", *slow_and_fast([]))
+    assert table.which("im2col", (np.zeros((2, 3, 3, 1)), 2, 2, 1, 1, 0, 0, 0, 0)) == "numba"
+    assert table.table == {}  # too small: not measured
+    big = (np.zeros((1000, 3, 3, 1)), 2, 2, 1, 1, 0, 0, 0, 0)
+    assert table.which("im2col", big) == "numpy" and len(table.table) == 1
 
 
 def test_a_damaged_table_is_measured_again_and_a_bad_mode_is_named(tmp_path):

@@ -247,3 +247,28 @@ def test_keras2_legacy_h5_with_nested_models_is_refused_by_name(tf_keras, tmp_pa
     with pytest.raises(UnsupportedKerasFeatureError,
                        match=r"models \['encoder', 'head'\] nested in a Keras 2 functional"):
         tn.models.load_model(tmp_path / "nested.h5")
+
+
+def test_keras2_legacy_weights_into_a_nested_tinynn_model_are_refused_by_name(tf_keras,
+                                                                             tmp_path):
+    siamese(tf_keras).save_weights(tmp_path / "nested.h5")
+    ours = siamese(tn)
+    ours.build()
+    before = ours.get_weights()
+    with pytest.raises(UnsupportedKerasFeatureError, match="nested models in Keras 2's legacy"):
+        ours.load_weights(tmp_path / "nested.h5")
+    for a, b in zip(ours.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_keras_config_nesting_models_too_deep_is_refused():
+    from tinynn.saving import keras_config, serialization
+    model = tn.Sequential([tn.Input((3,)), tn.layers.Dense(2)])
+    for _ in range(serialization.MAX_NESTING + 1):
+        x = tn.Input((3,))
+        model = tn.Model(x, model(x))
+    model.build()
+    config = keras_config.model_config(model)  # written fine: the limit is on reading
+    with pytest.raises(tn.errors.ArgumentError,
+                       match=f"nested more than {serialization.MAX_NESTING} deep"):
+        keras_config.functional_graph(config)

@@ -87,16 +87,21 @@ class Im2col:
     def __init__(self, layer):
         self.layer = layer
 
-    def _chunks(self, n: int):
-        """Sample ranges of at most ``CHUNK_BYTES`` of unfolded rows each, and a buffer
-        (rows, KH*KW*C) for one of them."""
+    def _chunks(self, n: int) -> list[slice]:
+        """Ranges of the n samples, each at most ``CHUNK_BYTES`` of unfolded rows."""
+        kernel = self.layer.params["kernel"]
+        per_sample = self.layer.output_hw[0] * self.layer.output_hw[1]
+        chunk = max(1, min(CHUNK_BYTES // (per_sample * kernel[..., 0].nbytes), n))
+        return [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]
+
+    def _unfold(self, x: np.ndarray, samples: slice, buffer: np.ndarray | None) -> np.ndarray:
+        """The unfolded rows (chunk rows, KH*KW*C) of ``x[samples]``, written into ``buffer``
+        (made for the first chunk, the largest, when None) and returned."""
         layer = self.layer
-        per_sample = layer.output_hw[0] * layer.output_hw[1]
-        width = layer.params["kernel"][..., 0].size
-        itemsize = layer.params["kernel"].itemsize
-        chunk = max(1, min(CHUNK_BYTES // (per_sample * width * itemsize), n))
-        buffer = np.empty((chunk * per_sample, width), layer.params["kernel"].dtype)
-        return [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)], buffer
+        rows = (samples.stop - samples.start) * layer.output_hw[0] * layer.output_hw[1]
+        if buffer is None:
+            buffer = np.empty((rows, layer.params["kernel"][..., 0].size), x.dtype)
+        return ops.im2col(x[samples], *layer.window, out=buffer[:rows])
 
     def forward(self, x: np.ndarray, training: bool, relu: bool) -> tuple:
         """(N, H, W, C) -> (z (N*OH*OW, F) with bias (and ReLU) applied, saved for backward:
@@ -105,10 +110,10 @@ class Im2col:
         kernel = layer.params["kernel"].reshape(-1, layer.filters)  # (KH*KW*C, F)
         per_sample = layer.output_hw[0] * layer.output_hw[1]
         z = np.empty((len(x) * per_sample, layer.filters), x.dtype)
-        chunks, buffer = self._chunks(len(x))
+        chunks, cols = self._chunks(len(x)), None
         for samples in chunks:
             rows = slice(samples.start * per_sample, samples.stop * per_sample)
-            cols = ops.im2col(x[samples], *layer.window, out=buffer[:rows.stop - rows.start])
+            cols = self._unfold(x, samples, cols)
             np.matmul(cols, kernel, out=z[rows])
             layer.add_bias(z[rows], relu)
         if not training:
@@ -122,11 +127,11 @@ class Im2col:
         dkernel = layer.grads["kernel"].reshape(kernel.shape)
         per_sample = layer.output_hw[0] * layer.output_hw[1]
         dx = np.empty((len(x), *layer.input_shape), x.dtype) if input_gradient else None
-        chunks, buffer = self._chunks(len(x))
+        chunks, cols = self._chunks(len(x)), unfolded
         for i, samples in enumerate(chunks):
             rows = slice(samples.start * per_sample, samples.stop * per_sample)
-            cols = unfolded if unfolded is not None else ops.im2col(
-                x[samples], *layer.window, out=buffer[:rows.stop - rows.start])
+            if unfolded is None:  # unfold again, into the previous chunk's rows
+                cols = self._unfold(x, samples, cols)
             if i == 0:
                 np.matmul(cols.T, dz[rows], out=dkernel)
             else:

@@ -76,8 +76,7 @@ KERNEL_CHOICES = _kernel_choices()
 for _name in KERNELS:
     if KERNEL_CHOICES is not None and _name in choices.TUNED:
         globals()[_name] = KERNEL_CHOICES.dispatcher(
-            _name, getattr(numba_kernels, _name), getattr(reference, _name),
-            choices.shape_keys()[_name])
+            _name, getattr(numba_kernels, _name), getattr(reference, _name))
         continue
     _use_numba = numba_kernels is not None and _name in NUMBA_FASTER
     globals()[_name] = getattr(numba_kernels if _use_numba else reference, _name)

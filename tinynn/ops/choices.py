@@ -15,7 +15,8 @@ choice without measuring.
 Only kernels whose twins are bitwise equal on finite values are chosen this way
 (``tests/test_conv_kernels.py`` checks it), so a choice changes speed, never results, even
 between processes that chose differently. ``TINYNN_KERNEL_CHOICE=numba`` or ``numpy`` fixes
-every choice instead of measuring; ``TINYNN_BACKEND=numpy`` makes every kernel NumPy's.
+every choice instead of measuring (and leaves the table alone); ``TINYNN_BACKEND=numpy`` makes
+every kernel NumPy's.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ class KernelChoices:
         if mode not in CHOICES:
             raise ImportError(f"{ENVIRONMENT_VARIABLE} expected one of {CHOICES}, got {mode!r}")
         self.path, self.mode = path, mode
-        self.table: dict[str, str] = self._load()
+        self.table: dict[str, str] = self._load() if mode == "measure" else {}
+        self.kernels: dict[str, dict] = {}  # name -> {"numba": ..., "numpy": ...}
 
     def _load(self) -> dict[str, str]:
         if self.path is None or not self.path.is_file():
@@ -88,49 +90,52 @@ class KernelChoices:
         except OSError:
             pass  # a read-only cache: the choice holds for this process
 
-    def dispatcher(self, name: str, numba_version, numpy_version, shape_key):
-        """``name``'s kernel: each call runs the implementation chosen for its shape key."""
-        implementations = {"numba": numba_version, "numpy": numpy_version}
+    def dispatcher(self, name: str, numba_version, numpy_version):
+        """``name``'s kernel: each call runs the implementation ``which`` names for it."""
+        implementations = self.kernels[name] = {"numba": numba_version, "numpy": numpy_version}
 
         def kernel(*args, **kwargs):
-            if args[0].nbytes < MIN_MEASURED_BYTES:
-                return numba_version(*args, **kwargs)
-            key = f"{name}|{shape_key(*args)}"
-            choice = self.table.get(key)
-            if choice is None:
-                choice = self._choose(key, implementations, args, kwargs)
-            return implementations[choice](*args, **kwargs)
+            return implementations[self.which(name, args, kwargs)](*args, **kwargs)
 
         kernel.__name__ = kernel.__qualname__ = name
         kernel.__doc__ = numpy_version.__doc__
         kernel.implementations = implementations
         return kernel
 
-    def _choose(self, key: str, implementations: dict, args, kwargs) -> str:
+    def which(self, name: str, args: tuple, kwargs: dict | None = None) -> str:
+        """``"numba"`` or ``"numpy"``: what a call of kernel ``name`` on ``args`` runs. A fixed
+        mode decides alone; otherwise calls too small to time run numba's, and a shape not in
+        the table is measured (running the kernel) and recorded."""
         if self.mode != "measure":
-            choice = self.mode
-        else:
-            seconds = {name: [] for name in implementations}
-            for function in implementations.values():
-                function(*args, **kwargs)  # numba's compile or cache load, first touches
-            for _ in range(REPEATS):
-                for name, function in implementations.items():
-                    start = time.perf_counter()
-                    function(*args, **kwargs)
-                    seconds[name].append(time.perf_counter() - start)
-            choice = min(seconds, key=lambda name: min(seconds[name]))
-        self.table[key] = choice
-        self._save()
-        return choice
+            return self.mode
+        if args[0].nbytes < MIN_MEASURED_BYTES:
+            return "numba"
+        key = f"{name}|{SHAPE_KEYS[name](*args)}"
+        if key not in self.table:
+            self.table[key] = _faster(self.kernels[name], args, kwargs or {})
+            self._save()
+        return self.table[key]
 
 
-def shape_keys() -> dict:
-    """Per tuned kernel: the arguments that select its implementation (all but the batch)."""
-    return {
-        "im2col": lambda x, *window, **_: (x.shape[1:], x.dtype.str, window),
-        "col2im": lambda dcols, x_shape, *window: (tuple(x_shape[1:]), dcols.dtype.str,
-                                                   window),
-        "maxpool2d_forward": lambda x, *pool: (x.shape[1:], x.dtype.str, pool),
-        "maxpool2d_backward": lambda dy, argmax, x_shape, *pool: (
-            tuple(x_shape[1:]), dy.dtype.str, pool),
-    }
+def _faster(implementations: dict, args: tuple, kwargs: dict) -> str:
+    """The name of the implementation with the smallest of ``REPEATS`` alternated timings,
+    after a first call of each (numba's compile or cache load, first touches)."""
+    seconds = {name: [] for name in implementations}
+    for function in implementations.values():
+        function(*args, **kwargs)
+    for _ in range(REPEATS):
+        for name, function in implementations.items():
+            start = time.perf_counter()
+            function(*args, **kwargs)
+            seconds[name].append(time.perf_counter() - start)
+    return min(seconds, key=lambda name: min(seconds[name]))
+
+
+#: Per tuned kernel: the arguments that select its implementation (all but the batch).
+SHAPE_KEYS = {
+    "im2col": lambda x, *window, **_: (x.shape[1:], x.dtype.str, window),
+    "col2im": lambda dcols, x_shape, *window: (tuple(x_shape[1:]), dcols.dtype.str, window),
+    "maxpool2d_forward": lambda x, *pool: (x.shape[1:], x.dtype.str, pool),
+    "maxpool2d_backward": lambda dy, argmax, x_shape, *pool: (
+        tuple(x_shape[1:]), dy.dtype.str, pool),
+}

@@ -121,10 +121,9 @@ def functional_graph(config: dict, depth: int = 0) -> tuple[str, list, list, lis
 def nested_model(entry: dict, depth: int) -> tuple:
     """``(model, entries)`` for a model entry inside another model's config, ``depth`` models
     deep (at most ``serialization.MAX_NESTING``)."""
-    from .serialization import MAX_NESTING
+    from .serialization import check_nesting
 
-    if depth > MAX_NESTING:
-        raise ValueError(f"models nested more than {MAX_NESTING} deep in the model config")
+    check_nesting(depth)
     if entry["class_name"] == "Sequential":
         name, input_shape, entries = model_layers(entry, depth)
         model = MODEL_CLASSES["Sequential"](

@@ -186,8 +186,9 @@ def _leaves(source: KerasFile, entries: list, prefix: str = "") -> list[tuple]:
     ``functional/layers/dense`` inside a nested model), legacy files by layer name."""
     if source.layout != "keras3":
         if any(children is not None for _, _, children in entries):
-            raise source.corrupt("it nests models in a legacy (Keras 2) layout, which tinynn "
-                                 "does not read; save it from Keras 3 as a .keras file")
+            raise UnsupportedKerasFeatureError(
+                f"{str(source.path)!r}: weights of nested models in Keras 2's legacy layout are "
+                "not supported by tinynn: save them from Keras 3 as a .weights.h5 file")
         return [(layer.name, layer) for _, layer, _ in entries]
     leaves = []
     for key, (_, layer, children) in zip(layer_keys([name for name, _, _ in entries]),

@@ -111,8 +111,7 @@ def _unbuilt_model(config: dict, depth: int):
     kind = config["class_name"]
     if kind not in ("Sequential", "Functional"):
         raise ArgumentError(f"model class {kind!r}, expected 'Sequential' or 'Functional'")
-    if depth > MAX_NESTING:
-        raise ArgumentError(f"models nested more than {MAX_NESTING} deep in the model config")
+    check_nesting(depth)
     config = config["config"]
 
     def make(entry: dict):
@@ -129,7 +128,13 @@ def _unbuilt_model(config: dict, depth: int):
     return Model(inputs, outputs, name=config["name"], seed=config["seed"])
 
 
-def _layer_from_entry(entry: dict, depth: int = 0):
+def check_nesting(depth: int) -> None:
+    """ArgumentError for a model config nested ``depth`` models deep, past ``MAX_NESTING``."""
+    if depth > MAX_NESTING:
+        raise ArgumentError(f"models nested more than {MAX_NESTING} deep in the model config")
+
+
+def _layer_from_entry(entry: dict, depth: int):
     if entry["class_name"] in ("Sequential", "Functional"):  # a model called as a layer
         return _unbuilt_model(entry, depth + 1)
     cls = layers.REGISTRY.get(entry["class_name"])

@@ -277,6 +277,32 @@ def test_train_batch_hooks_call_the_older_batch_names():
     assert old.batches == [(i, ["accuracy", "loss"]) for i in range(3)]
 
 
+def test_batch_hooks_reach_only_the_callbacks_that_define_them(monkeypatch):
+    """Logs are made only for a hook some callback defines (in its class, on the instance,
+    or, for the train-batch hooks, Keras's older names); each such callback still gets them."""
+    class Batches(tn.callbacks.Callback):
+        def on_test_batch_end(self, batch, logs=None):
+            self.seen = sorted(logs)
+    quiet, instance, batches = tn.callbacks.Callback(), tn.callbacks.Callback(), Batches()
+    calls = []
+    instance.on_train_batch_begin = lambda batch, logs=None: calls.append(batch)
+    hooks = tn.callbacks.CallbackList([quiet, instance, batches], add_history=True)
+    assert hooks.calls("on_train_batch_begin") and hooks.calls("on_test_batch_end")
+    assert not hooks.calls("on_train_batch_end") and not hooks.calls("on_predict_batch_end")
+    assert tn.callbacks.CallbackList([], add_progbar=True).calls("on_train_batch_end")
+    made = []
+    monkeypatch.setattr(tn.loops.RunningLogs, "logs",
+                        lambda self: made.append(1) or {"loss": 0.0, "accuracy": 0.0})
+    model = small_model()
+    model.fit(*blobs(10), epochs=1, batch_size=4, verbose=0, callbacks=[instance, batches],
+              validation_split=0.2)
+    assert calls == [0, 1]
+    assert batches.seen == ["accuracy", "loss"]
+    # one validation step (test_batch_end), then the validation and the epoch's logs: no
+    # train batch made logs nobody reads
+    assert len(made) == 3
+
+
 # -- ProgbarLogger output ------------------------------------------------------------------------
 def mask_times(text):
     """Replace the elapsed time and time per step of each line by "T"."""

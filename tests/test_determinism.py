@@ -27,12 +27,14 @@ after = np.random.get_state()
 untouched = (after[0] == global_state[0] and np.array_equal(after[1], global_state[1])
              and after[2:] == global_state[2:])
 print(json.dumps({"weights": hashlib.sha256(model.parameters.tobytes()).hexdigest(),
-                  "history": history.history, "global_rng_untouched": bool(untouched)}))
+                  "history": history.history, "global_rng_untouched": bool(untouched),
+                  "parallel": tn.ops.adam_update.targetoptions.get("parallel", False)}))
 """
 
 
-def train_in_subprocess(seed: int) -> dict:
-    env = {**os.environ, **SINGLE_THREADED, "PYTHONPATH": str(ROOT)}
+def train_in_subprocess(seed: int, numba_threads: int = 1) -> dict:
+    env = {**os.environ, **SINGLE_THREADED, "PYTHONPATH": str(ROOT),
+           "NUMBA_NUM_THREADS": str(numba_threads)}
     result = subprocess.run([sys.executable, "-c", TRAIN, str(seed)], capture_output=True,
                             text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -53,3 +55,12 @@ def test_another_seed_gives_other_weights():
     """Two processes, seeds 11 and 12: the weights must differ (their hashes)."""
     assert train_in_subprocess(11)["weights"] != train_in_subprocess(12)["weights"]
 
+
+
+def test_parallel_kernels_give_the_serial_kernels_bits():
+    """With one numba thread the kernels are compiled serially, with two in parallel
+    (``numba_kernels.parallel_kernel``): the same weights and History, bitwise."""
+    serial, parallel = train_in_subprocess(11), train_in_subprocess(11, numba_threads=2)
+    assert not serial["parallel"] and parallel["parallel"]
+    assert serial["weights"] == parallel["weights"]
+    assert serial["history"] == parallel["history"]

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from tinynn import losses
 from tinynn.errors import LabelError, ShapeError, TinyNNError
 from tinynn.losses import CategoricalCrossentropy, MeanSquaredError, SparseCategoricalCrossentropy
+from tinynn.ops import numba_kernels, reference
 from tinynn.testing import assert_close, check_gradient, rounding_bound
 
 # A 2x3 example: softmax(LOGITS) == PROBS, rows [1, 2, 3] / 6 and [3, 2, 1] / 6.
@@ -259,3 +260,33 @@ def test_losses_get_passes_instances_through():
 def test_losses_get_unknown_name(name):
     with pytest.raises(TinyNNError, match=rf"unknown loss {name!r}: expected one of .*'mse'"):
         losses.get(name)
+
+
+@pytest.mark.skipif(numba_kernels is None, reason="numba is not importable")
+@given(n=st.integers(1, 6), k=st.integers(1, 12), spread=st.sampled_from([1.0, 30.0, 1e4]),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       label_dtype=st.sampled_from([np.int32, np.int64]), seed=st.integers(0, 2**32 - 1))
+def test_fused_sparse_kernel_matches_its_numpy_twin(n, k, spread, dtype, label_dtype, seed):
+    """numba's one-pass kernel against the NumPy reference: same dtypes, values within the
+    log-softmax's rounding (k-term sums, exp, log), finite even for logits of 1e4."""
+    rng = np.random.default_rng(seed)
+    logits = (spread * rng.standard_normal((n, k))).astype(dtype)
+    labels = rng.integers(0, k, n).astype(label_dtype)
+    fast_losses, fast_grad = numba_kernels.sparse_softmax_crossentropy(logits, labels, True)
+    ref_losses, ref_grad = reference.sparse_softmax_crossentropy(logits, labels, True)
+    for kernel in (numba_kernels, reference):  # the losses alone: the same, and no gradient
+        losses, nothing = kernel.sparse_softmax_crossentropy(logits, labels, False)
+        np.testing.assert_array_equal(losses, fast_losses if kernel is numba_kernels
+                                      else ref_losses, strict=True)
+        assert nothing.shape == (0, k) and nothing.dtype == dtype
+    assert fast_losses.dtype == fast_grad.dtype == ref_grad.dtype == dtype
+    assert np.isfinite(fast_losses).all() and np.isfinite(fast_grad).all()
+    assert_close(fast_grad, ref_grad, depth=2 * (k + 8), scale=1 / n)
+    assert_close(fast_losses, ref_losses, depth=2 * (k + 8),
+                 scale=float(np.ptp(logits)) + math.log(k) + 1)
+
+
+def test_sparse_logits_gradient_refuses_other_ranks():
+    with pytest.raises(ShapeError, match=r"expected logits \(N, K\), got shape \(2, 3, 4\)"):
+        SparseCategoricalCrossentropy().logits_per_sample_and_gradient(
+            np.zeros(2, int), np.zeros((2, 3, 4)))

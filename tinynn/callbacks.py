@@ -66,6 +66,7 @@ class CallbackList(Callback):
         if add_progbar and not any(isinstance(c, ProgbarLogger) for c in callbacks):
             callbacks.append(ProgbarLogger())
         self.callbacks = [c for c in callbacks if rank == 0 or not c.rank_zero_only]
+        self._takers: dict[str, list] = {}  # hook: the callbacks that override it
         if model is not None:
             self.set_model(model)
         self.set_params(params)
@@ -83,9 +84,19 @@ class CallbackList(Callback):
             for callback in self.callbacks:
                 callback.set_params(params)
 
+    def calls(self, hook: str) -> bool:
+        """Whether some callback does something on ``hook``: overrides it (or, for
+        ``on_train_batch_begin/end``, Keras's older ``on_batch_begin/end``). The loops compute
+        a step's logs only when a callback will read them."""
+        if hook not in self._takers:
+            self._takers[hook] = [c for c in self.callbacks if _overrides(c, hook)]
+        return bool(self._takers[hook])
+
     def _call(self, hook: str, *index, logs) -> None:
+        if not self.calls(hook):
+            return
         logs = _plain_logs(logs)
-        for callback in self.callbacks:
+        for callback in self._takers[hook]:
             getattr(callback, hook)(*index, logs)
 
     def on_train_begin(self, logs=None):
@@ -129,6 +140,18 @@ class CallbackList(Callback):
 
     def on_predict_batch_end(self, batch, logs=None):
         self._call("on_predict_batch_end", batch, logs=logs)
+
+
+_OLDER_NAMES = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on_batch_end"}
+
+
+def _overrides(callback, hook: str) -> bool:
+    """Whether ``callback`` (a Callback, or any object with the hooks) has its own ``hook``."""
+    if not isinstance(callback, Callback):
+        return True
+    names = (hook, _OLDER_NAMES[hook]) if hook in _OLDER_NAMES else (hook,)
+    return any(name in vars(callback) or getattr(type(callback), name) is not
+               getattr(Callback, name) for name in names)
 
 
 def _plain_logs(logs: dict | None) -> dict:

@@ -67,7 +67,8 @@ def train_epoch(model, batches: EpochIterator, epoch: int, guard, callbacks,
         with guard.critical():
             model.optimizer.apply(model.parameters, model.gradients)
         running.add(sums, len(x_batch))
-        callbacks.on_train_batch_end(step, running.logs())
+        if callbacks.calls("on_train_batch_end"):
+            callbacks.on_train_batch_end(step, running.logs())
         if comm.any(model.stop_training, what="the stop_training check"):
             model.stop_training = True
             break
@@ -161,7 +162,8 @@ def test_loop(model, batches: EpochIterator, callbacks, chunk_rows: int,
             sums += model.objectives.sums(as_list(y_shard[chunk]), outs, fused)
         comm.sum_in_place(sums, what="the evaluation sums")
         running.add(sums, len(x_batch))
-        callbacks.on_test_batch_end(step, running.logs())
+        if callbacks.calls("on_test_batch_end"):
+            callbacks.on_test_batch_end(step, running.logs())
         if comm.any(model.stop_evaluating, what="the stop_evaluating check"):
             model.stop_evaluating = True
             break

@@ -9,7 +9,7 @@ this avoids the softmax Jacobian and stays finite for logits of 1e4.
 
 import numpy as np
 
-from . import config
+from . import config, ops
 from .errors import ArgumentError, LabelError, ShapeError
 
 
@@ -122,14 +122,16 @@ class SparseCategoricalCrossentropy(Crossentropy):
         return target
 
     def logits_per_sample_and_gradient(self, y, logits):
-        # Same math as the base class without building the one-hot matrix.
-        rows = np.arange(len(y))
-        log_p = log_softmax(logits)
-        losses = -log_p[rows, y]
-        dlogits = np.exp(log_p)
-        dlogits[rows, y] -= 1
-        dlogits /= len(logits)
-        return losses, dlogits
+        # Same math as the base class without building the one-hot matrix, in one pass.
+        if logits.ndim != 2:
+            raise ShapeError(f"{self.name} expected logits (N, K), got shape {logits.shape}")
+        return ops.sparse_softmax_crossentropy(logits, np.asarray(y), True)
+
+    def logits_per_sample(self, y, logits):
+        # The training step's numbers: a batch evaluated gives the loss it was trained with.
+        if logits.ndim != 2:
+            raise ShapeError(f"{self.name} expected logits (N, K), got shape {logits.shape}")
+        return ops.sparse_softmax_crossentropy(logits, np.asarray(y), False)[0]
 
 
 class CategoricalCrossentropy(Crossentropy):

@@ -247,11 +247,13 @@ class Layer:
 
     def pop_cache(self, *keys: str) -> tuple:
         """Return and release cached forward values; error if forward(training=True) was not run."""
-        if not all(k in self._cache for k in keys):
+        cache = self._cache
+        try:
+            return tuple([cache.pop(k) for k in keys])
+        except KeyError:
             raise RuntimeError(
                 f"{self.describe()}.backward called without a preceding forward(training=True)"
-            )
-        return tuple(self._cache.pop(k) for k in keys)
+            ) from None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"

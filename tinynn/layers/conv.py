@@ -100,5 +100,5 @@ class Conv2D(ActivationMixin, Window2D):
         (saved,) = self.pop_cache("saved")
         dz = np.ascontiguousarray(dz).reshape(-1, self.filters)  # (N, OH, OW, F) -> (.., F)
         if self.use_bias:
-            np.sum(dz, axis=0, out=self.grads["bias"])
+            np.add.reduce(dz, axis=0, out=self.grads["bias"])
         return self._compute().backward(dz, saved, self.compute_input_gradient)

@@ -184,7 +184,7 @@ class Dense(ActivationMixin, Layer):
         (x,) = self.pop_cache("x")
         np.matmul(x.T, dz, out=self.grads["kernel"])  # (in, N) @ (N, units) -> (in, units)
         if self.use_bias:
-            np.sum(dz, axis=0, out=self.grads["bias"])
+            np.add.reduce(dz, axis=0, out=self.grads["bias"])
         if not self.compute_input_gradient:
             return None
         return dz @ self.params["kernel"].T  # (N, units) @ (units, in) -> (N, in)

@@ -513,13 +513,23 @@ class Model:
     def regularization_loss(self) -> float:
         """The sum of the regularizers' penalties on the current weights (Keras adds it to the
         loss it reports and differentiates)."""
-        return float(sum(regularizer(layer.params[key]) for layer in self.leaf_layers
-                         for key, regularizer in layer.regularizers.items()))
+        return float(sum(regularizer(layer.params[key])
+                         for layer, key, regularizer in self._regularized()))
 
     def _add_regularization_gradients(self) -> None:
-        for layer in self.leaf_layers:
-            for key, regularizer in layer.regularizers.items():
-                layer.grads[key] += regularizer.gradient(layer.params[key])
+        for layer, key, regularizer in self._regularized():
+            layer.grads[key] += regularizer.gradient(layer.params[key])
+
+    def _regularized(self) -> list[tuple]:
+        """``(layer, key, regularizer)`` of every penalized weight (kept once built: each
+        training step asks twice)."""
+        if "regularized" in self._memo:
+            return self._memo["regularized"]
+        found = [(layer, key, regularizer) for layer in self.leaf_layers
+                 for key, regularizer in layer.regularizers.items()]
+        if self.built:
+            self._memo["regularized"] = found
+        return found
 
     def loss_and_output_gradient(self, y, out, logits=False) -> tuple:
         """Per-sample losses (N,) (the weighted sum over outputs) and d(mean loss)/d(out) (a

@@ -101,7 +101,7 @@ class Objectives:
         weights = [w for w, p in zip(self.weights, per_output) if p is not None]
         weighted = sum((w * t for w, t in zip(weights, totals)), 0.0)
         values = [weighted] + (totals if self.several else [])
-        values += [count_correct(t, out) for t, out, group in zip(y, outs, self.metrics)
+        values += [_correct(t, out) for t, out, group in zip(y, outs, self.metrics)
                    for _ in group]
         return np.array(values, dtype=np.float64)
 
@@ -142,6 +142,13 @@ class Objectives:
         """For tinynn's files: losses (configs or None), weights, metrics per output."""
         return {"losses": [None if loss is None else loss.get_config() for loss in self.losses],
                 "loss_weights": list(self.weights), "metrics": [list(m) for m in self.metrics]}
+
+
+def _correct(y: np.ndarray, out: np.ndarray) -> int:
+    """``count_correct`` of targets the model prepared: integer labels (N,) need no checks."""
+    if y.ndim == 1 and out.ndim == 2 and y.dtype.kind in "iu":
+        return int(np.count_nonzero(out.argmax(axis=1) == y))
+    return count_correct(y, out)
 
 
 def _per_output(value, names: list[str], what: str, default=None) -> list:

@@ -32,7 +32,7 @@ from pathlib import Path
 from . import choices, reference
 
 KERNELS = ("sgd_update", "adam_update", "adamw_update", "rmsprop_update", "all_finite",
-           "relu_backward", "bias_activation",
+           "relu_backward", "bias_activation", "sparse_softmax_crossentropy",
            "im2col", "col2im", "maxpool2d_forward", "maxpool2d_backward",
            "avgpool2d_forward", "avgpool2d_backward",
            "winograd_input_transform", "winograd_input_transform_backward",

@@ -111,6 +111,21 @@ def bias_activation(z, bias, relu: bool):
     return z
 
 
+def sparse_softmax_crossentropy(logits, labels, with_gradient: bool):
+    """Softmax cross-entropy from ``logits`` (N, K) and integer ``labels`` (N,) in [0, K), via
+    log-sum-exp (logits of 1e4 stay finite). Returns new arrays: the per-sample losses (N,)
+    and, if ``with_gradient``, d(mean loss)/d(logits) (N, K), else an empty (0, K)."""
+    rows = np.arange(len(labels))
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_p = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    if not with_gradient:
+        return -log_p[rows, labels], np.empty((0, logits.shape[1]), logits.dtype)
+    dlogits = np.exp(log_p)
+    dlogits[rows, labels] -= 1
+    dlogits /= len(logits)
+    return -log_p[rows, labels], dlogits
+
+
 # -- convolution and pooling (NHWC) -------------------------------------------------------------
 # Each kernel loops over the KH*KW (or PH*PW) window offsets and moves one strided slice of the
 # whole batch per offset: few Python iterations, each a vectorised copy or sum.

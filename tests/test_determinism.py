@@ -11,7 +11,7 @@ SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM
                    "NUMBA_NUM_THREADS": "1"}
 
 TRAIN = """
-import hashlib, json, sys
+import hashlib, json, os, sys
 import numpy as np
 import tinynn as tn
 global_state = np.random.get_state()
@@ -28,13 +28,15 @@ untouched = (after[0] == global_state[0] and np.array_equal(after[1], global_sta
              and after[2:] == global_state[2:])
 print(json.dumps({"weights": hashlib.sha256(model.parameters.tobytes()).hexdigest(),
                   "history": history.history, "global_rng_untouched": bool(untouched),
-                  "parallel": tn.ops.adam_update.targetoptions.get("parallel", False)}))
+                  "parallel": tn.ops.adam_update.targetoptions.get("parallel", False),
+                  "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}))
 """
 
 
 def train_in_subprocess(seed: int, numba_threads: int = 1) -> dict:
     env = {**os.environ, **SINGLE_THREADED, "PYTHONPATH": str(ROOT),
            "NUMBA_NUM_THREADS": str(numba_threads)}
+    env.pop("OMP_WAIT_POLICY", None)
     result = subprocess.run([sys.executable, "-c", TRAIN, str(seed)], capture_output=True,
                             text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -62,5 +64,7 @@ def test_parallel_kernels_give_the_serial_kernels_bits():
     (``numba_kernels.parallel_kernel``): the same weights and History, bitwise."""
     serial, parallel = train_in_subprocess(11), train_in_subprocess(11, numba_threads=2)
     assert not serial["parallel"] and parallel["parallel"]
+    # several numba threads wait passively (spinning, they starve BLAS's threads)
+    assert parallel["omp_wait_policy"] == "passive" and serial["omp_wait_policy"] is None
     assert serial["weights"] == parallel["weights"]
     assert serial["history"] == parallel["history"]

@@ -20,6 +20,11 @@ if "numba" not in _sys.modules:  # numba reads it once, when it starts its threa
     # pool between them costs more than its kernels save (a CNN training step: 37-42 ms with
     # one numba thread, 50-53 ms with one per core; README, "Performance").
     _os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    if _os.environ["NUMBA_NUM_THREADS"] != "1":
+        # numba's OpenMP threads otherwise spin between kernels on the cores BLAS's threads
+        # need: a CNN training step took 110 ms with 2 numba threads, 16 ms with passive waits
+        # or one thread (2-core AMD EPYC, 2026-12-08).
+        _os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 from . import (  # noqa: E402
     activations,

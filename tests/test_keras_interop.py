@@ -417,10 +417,19 @@ def forge_declared_size(path, member: str, size: int) -> None:
 @pytest.mark.parametrize("member, match", [
     ("model.weights.h5", "decompression bomb"), ("config.json", "declares .* bytes, more than")])
 def test_zip_members_declaring_huge_sizes_are_refused_unread(tmp_path, h5py, member, match):
+    """Compressed members (as Keras writes them) may expand 100-fold at most; a stored one
+    (as tinynn writes them) must store what it declares."""
     tinynn_model().save(tmp_path / "m.keras")
-    forge_declared_size(tmp_path / "m.keras", member, 2**31)
-    with pytest.raises(CheckpointCorruptError, match=match):
-        tn.models.load_model(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as src, zipfile.ZipFile(
+            tmp_path / "deflated.keras", "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    for name, expected in [("deflated.keras", match),
+                           ("m.keras", f"member '{member}' declares 2147483648 bytes but "
+                            "stores")]:
+        forge_declared_size(tmp_path / name, member, 2**31)
+        with pytest.raises(CheckpointCorruptError, match=expected):
+            tn.models.load_model(tmp_path / name)
 
 
 @pytest.mark.parametrize("member, content, match", [

@@ -11,6 +11,36 @@ import numpy as np
 
 from .errors import ArgumentError, DTypeError, NonFiniteError, ShapeError
 
+#: The longest layer, model or input name accepted: every name must fit the formats it is
+#: saved in (zip member names, HDF5 object names), whoever gave it (docs/security.md).
+MAX_NAME_CHARS = 256
+
+
+def object_name(value, what: str) -> str:
+    """Return ``value`` if it can name a layer, model or input in every file format: a
+    non-empty str of at most ``MAX_NAME_CHARS`` characters, valid UTF-8, without ``/`` (a path
+    separator in HDF5 and zip, refused by Keras too) and without control characters."""
+    if not isinstance(value, str):
+        raise ArgumentError(f"{what} expected a string, got {type(value).__name__} {value!r:.80}")
+    problem = None
+    if not value:
+        problem = "it is empty"
+    elif len(value) > MAX_NAME_CHARS:
+        problem = f"it has {len(value)} characters, more than {MAX_NAME_CHARS}"
+    elif "/" in value:
+        problem = "it contains '/'"
+    elif any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
+        problem = "it contains a control character"
+    else:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "it is not valid Unicode (a lone surrogate)"
+    if problem:
+        raise ArgumentError(f"{what} expected a name that files can hold ({problem}), got "
+                            f"{value!r:.80}")
+    return value
+
 
 def positive_int(value, name: str) -> int:
     """Return ``value`` as int if it is an integer > 0 (bools refused)."""

@@ -24,7 +24,7 @@ from .. import activations, config, initializers, regularizers
 from ..errors import ArgumentError, ShapeError
 from ..initializers import get as get_initializer
 from ..node import Node, SymbolicTensor
-from ..validation import float_array
+from ..validation import float_array, object_name
 
 #: Layer classes by name (tinynn's and Keras's class names, and aliases): the only classes a
 #: saved file may name. Filled by ``register``.
@@ -98,9 +98,8 @@ class Layer:
     weight_guard = None
 
     def __init__(self, name: str | None = None, input_shape: tuple | None = None):
-        if name is not None and not isinstance(name, str):
-            raise ArgumentError(f"{type(self).__name__} name expected a string or None, got "
-                                f"{name!r}")
+        if name is not None:
+            object_name(name, f"{type(self).__name__} name")
         self.name = name
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}

@@ -42,7 +42,13 @@ from ..progress import resolve_verbose
 from ..registry import register_model
 from ..summary import summary_lines
 from ..validation import batch_size as check_batch_size
-from ..validation import float_array, non_negative_int, real_in_range, same_length
+from ..validation import (
+    float_array,
+    non_negative_int,
+    object_name,
+    real_in_range,
+    same_length,
+)
 from .graph import graph_nodes, keras_layer_order, tensor_list
 from .objectives import Objectives
 
@@ -67,7 +73,7 @@ class Model:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ArgumentError(f"{type(self).__name__} seed expected a non-negative int or "
                                 f"None, got {seed!r}")
-        self.name = name
+        self.name = object_name(name, f"{type(self).__name__} name")
         self.seed = config.draw_seed() if seed is None else seed
         children = np.random.SeedSequence(self.seed).spawn(3)
         self.rngs = dict(zip(("init", "dropout", "shuffle"), map(np.random.default_rng, children)))
@@ -94,7 +100,7 @@ class Model:
         self.state_layout: dict[str, tuple[slice, tuple]] = {}
         if inputs is not None or outputs is not None:
             if isinstance(outputs, dict):
-                self.output_keys = [str(key) for key in outputs]
+                self.output_keys = [object_name(str(key), "output name") for key in outputs]
             self.outputs_as_list = isinstance(outputs, (list, tuple, dict))
             self._set_graph(tensor_list(inputs, "inputs"), tensor_list(outputs, "outputs"))
 

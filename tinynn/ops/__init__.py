@@ -22,8 +22,10 @@ tinynn`` sets it when NumPy is not imported yet (OpenBLAS reads it only when it 
 examples import tinynn first, and the benchmarks set it for their workers. Even so, a whole CNN
 training step was faster with one numba thread (37-42 ms) than with one per core (50-58 ms), so
 ``import tinynn`` also sets ``NUMBA_NUM_THREADS=1`` unless it is set or numba is already loaded;
-setting it higher before the import turns the parallel kernels on. Every parallel kernel writes
-disjoint elements per iteration, so results do not depend on the thread count.
+setting it higher before the import turns the parallel kernels on (with one thread they are
+compiled serially: ``numba_kernels.parallel_kernel``), and makes OpenMP's threads wait
+passively. Every parallel kernel writes disjoint elements per iteration, so results do not
+depend on the thread count.
 """
 
 import os

@@ -113,7 +113,7 @@ def load_weights(model, filepath: str | os.PathLike) -> None:
     if is_keras(path):
         return keras_format.load_weights(model, path)
     model.require_built("load_weights")
-    with CheckpointReader(path) as reader:
+    with CheckpointReader(path) as reader, reader.reading("the file"):
         if reader.manifest.get("kind") not in ("model", "weights"):
             raise reader.corrupt(f"unknown kind {reader.manifest.get('kind')!r}")
         specs = reader.specs()
@@ -135,7 +135,7 @@ def load_model(filepath: str | os.PathLike, compile: bool = True):
     path = load_path(filepath, caller="load_model")
     if is_keras(path):
         return keras_format.load_model(path, compile=compile)
-    with CheckpointReader(path) as reader:
+    with CheckpointReader(path) as reader, reader.reading("the file"):
         kind = reader.manifest.get("kind")
         if kind == "weights":
             raise CheckpointError(f"{str(path)!r} holds weights only: build the model in code, "

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointCorruptError, CheckpointError
+from ..errors import CheckpointCorruptError, CheckpointError, TinyNNError
 from .atomic import atomic_write
+from .zipcheck import check_archive
 
 FORMAT_VERSION = 1
 MAX_MANIFEST_BYTES = 16 * 2**20
@@ -28,8 +29,8 @@ FLOAT_DTYPES = ("float32", "float64")
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with entries; an empty zip
 # What zipfile, numpy's .npy reader and json raise on damaged input (ValueError covers
 # UnicodeDecodeError, JSONDecodeError and NumPy's refusal of pickled data).
-_LOW_LEVEL_ERRORS = (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError,
-                     NotImplementedError, RecursionError)
+_LOW_LEVEL_ERRORS = (zipfile.BadZipFile, ValueError, TypeError, EOFError, OSError, KeyError,
+                     NotImplementedError, RecursionError, OverflowError)
 
 Specs = dict[str, tuple[tuple, np.dtype]]  # name -> (shape, dtype)
 
@@ -56,13 +57,16 @@ class CheckpointReader:
         self._file = open(path, "rb")  # noqa: SIM115 (closed by close())
         try:
             self._size = os.fstat(self._file.fileno()).st_size
-            with self._reading("the archive"):
+            with self.reading("the archive"):
                 if self._file.read(4) not in _ZIP_MAGICS:
                     raise self.corrupt("it is not an .npz (zip) archive")
                 self._file.seek(0)
                 self._npz = np.load(self._file, allow_pickle=False)
+                check_archive(self._npz.zip, self._file, self._size,
+                              lambda name: name.endswith(".npy"), self.corrupt)
             self._check_version()
             self.manifest = self._read_manifest()
+            self._check_members()
         except BaseException:
             self.close()
             raise
@@ -86,11 +90,11 @@ class CheckpointReader:
             "damaged or not a tinynn checkpoint; use another copy or save it again)")
 
     @contextlib.contextmanager
-    def _reading(self, what: str):
+    def reading(self, what: str):
         """Turn low-level read errors into CheckpointCorruptError naming ``what``."""
         try:
             yield
-        except CheckpointError:
+        except TinyNNError:
             raise
         except _LOW_LEVEL_ERRORS as error:
             raise self.corrupt(f"reading {what} failed ({type(error).__name__}: {error})") \
@@ -112,7 +116,7 @@ class CheckpointReader:
     def header(self, key: str) -> tuple[tuple, np.dtype]:
         """Shape and dtype declared by an entry's ``.npy`` header, checked against its size."""
         info = self._info(key)
-        with self._reading(f"entry {key!r}"), self._npz.zip.open(info) as member:
+        with self.reading(f"entry {key!r}"), self._npz.zip.open(info) as member:
             version = np.lib.format.read_magic(member)
             if version not in ((1, 0), (2, 0)):
                 raise self.corrupt(f"entry {key!r} has .npy format {version}, expected 1.0 or 2.0")
@@ -120,6 +124,9 @@ class CheckpointReader:
                            else np.lib.format.read_array_header_2_0)
             shape, _, dtype = read_header(member)
             header_size = member.tell()
+        if not all(type(dim) is int and dim >= 0 for dim in shape):
+            raise self.corrupt(f"entry {key!r} declares the shape {shape!r}, expected "
+                               "non-negative integers")
         if dtype.hasobject:
             raise self.corrupt(f"entry {key!r} holds Python objects (dtype {dtype}); tinynn "
                                "checkpoints never contain pickled data")
@@ -135,7 +142,7 @@ class CheckpointReader:
         if found != (shape, dtype):
             raise self.corrupt(f"entry {key!r} holds {found[1]}{list(found[0])}, the manifest "
                                f"declares {dtype}{list(shape)}")
-        with self._reading(f"entry {key!r}"):
+        with self.reading(f"entry {key!r}"):
             return self._npz[key]
 
     def check_entries(self, prefix: str, specs: Specs) -> None:
@@ -177,11 +184,32 @@ class CheckpointReader:
             raise self.corrupt(f"the manifest is {dtype}{list(shape)}, expected at most "
                                f"{MAX_MANIFEST_BYTES} bytes of uint8")
         data = self.read("manifest", shape, dtype)
-        with self._reading("the manifest"):
+        with self.reading("the manifest"):
             manifest = json.loads(data.tobytes().decode("utf-8"))
         if not isinstance(manifest, dict) or manifest.get("format") != "tinynn":
             raise self.corrupt("the manifest does not describe a tinynn checkpoint")
         return manifest
+
+    def _check_members(self) -> None:
+        """Refuse an entry the manifest does not declare: the version, the manifest, and for
+        each declared weight its ``param/`` entry and one per declared optimizer slot."""
+        weights = self.manifest.get("weights")
+        weights = weights if isinstance(weights, dict) else {}
+        optimizer = self.manifest.get("optimizer")
+        slots = optimizer.get("slots") if isinstance(optimizer, dict) else None
+        slots = [slot for slot in slots if isinstance(slot, str)] if isinstance(slots, list) \
+            else []
+        for member in self._npz.zip.namelist():
+            key = member[:-len(".npy")]
+            if key.startswith("param/"):
+                declared = key[len("param/"):] in weights
+            elif key.startswith("optimizer/"):
+                slot, _, name = key[len("optimizer/"):].partition("/")
+                declared = slot in slots and name in weights
+            else:
+                declared = key in ("format_version", "manifest")
+            if not declared:
+                raise self.corrupt(f"entry {key!r} is not declared by the manifest")
 
     def specs(self, section: str = "weights") -> Specs:
         """The ``{name: (shape, dtype)}`` a manifest section declares, validated."""

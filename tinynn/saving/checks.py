@@ -3,6 +3,7 @@ before loading (every name, shape and dtype against the model), and the final co
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +21,12 @@ REBUILD_HINT = ("build the model with the saved architecture (layer names come f
 
 
 def check_destination(path: Path, overwrite: bool) -> None:
-    """Refuse a directory, and an existing file when ``overwrite`` is False."""
-    if path.is_dir():
+    """Refuse a directory, and an existing file (or link) when ``overwrite`` is False. A
+    symbolic link is never followed: the atomic save replaces the link itself."""
+    if path.is_dir() and not path.is_symlink():
         raise IsADirectoryError(f"cannot save to {str(path)!r}: it is a directory; give a file "
                                 "path")
-    if not overwrite and path.exists():
+    if not overwrite and os.path.lexists(path):
         raise FileExistsError(f"{str(path)!r} exists and overwrite=False")
 
 

@@ -19,6 +19,7 @@ from .. import activations, initializers, layers, losses, optimizers, regularize
 from ..errors import CheckpointError, TinyNNError, UnsupportedKerasFeatureError
 from ..layers.base import plain
 from ..registry import MODEL_CLASSES
+from ..validation import object_name
 
 
 def keras_layers() -> dict[str, type]:
@@ -222,8 +223,8 @@ def _build_input_shape(config: dict) -> tuple | None:
 
 def _layer(class_name: str, options: dict) -> layers.Layer:
     name = options.get("name")
-    if not isinstance(name, (str, type(None))):
-        raise TypeError(f"a {class_name} layer's name is {name!r}, expected a string")
+    if name is not None:
+        object_name(name, f"a {class_name} layer's name")
     known = keras_layers()
     if class_name not in known:
         raise _unsupported(f"Keras layer {name!r} of type {class_name}", "tinynn has the "

@@ -111,7 +111,7 @@ def _slot_order(model) -> list[tuple[str, str]]:
 def load_weights(model, path: Path) -> None:
     """Load a Keras file's weights into ``model``, all or nothing (module docstring)."""
     model.require_built("load_weights")
-    with KerasFile(path) as source:
+    with KerasFile(path) as source, source.reading("the file"):
         if source.config and not _has_nested(model):
             classes = interpret(source, "the model config", keras_config.layer_class_names,
                                 source.config)
@@ -126,7 +126,7 @@ def load_weights(model, path: Path) -> None:
 def load_model(path: Path, compile: bool = True):
     """Build the Sequential model a ``.keras`` or legacy ``.h5`` file describes, with its
     weights and, with ``compile=True``, its compile settings and optimizer state."""
-    with KerasFile(path) as source:
+    with KerasFile(path) as source, source.reading("the file"):
         if source.config is None:
             raise CheckpointError(f"{str(path)!r} holds weights only: build the model in code, "
                                   "then call model.load_weights on it")

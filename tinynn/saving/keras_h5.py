@@ -24,20 +24,24 @@ import contextlib
 import io
 import json
 import math
+import os
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import CheckpointCorruptError, CheckpointError, MissingDependencyError
+from ..errors import CheckpointCorruptError, MissingDependencyError, TinyNNError
 from ..layers.base import snake_case
 from ..registry import MODEL_CLASSES
+from .zipcheck import check_archive
 
 CONFIG_NAME, METADATA_NAME, WEIGHTS_NAME = "config.json", "metadata.json", "model.weights.h5"
 MAX_CONFIG_BYTES = 16 * 2**20
 BOMB_FLOOR_BYTES = 2**28  # above this, a member or dataset must store >= 1/100 of its size
 MAX_EXPANSION = 100
+MAX_WEIGHTS_PER_LAYER = 1000  # names in a legacy layer's weight_names (Keras's: a handful)
+MAX_OPTIMIZER_VARIABLES = 100_000  # names in a legacy file's optimizer weight_names
 _LOW_LEVEL_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, EOFError,
                      zipfile.BadZipFile, RecursionError, IndexError)
 
@@ -86,6 +90,8 @@ class KerasFile:
         self._h5py = import_h5py()
         self._stack = contextlib.ExitStack()
         self.config = self.compile_config = None
+        self._declared = self._stored = 0  # bytes, over the datasets checked so far
+        self._checked: set[str] = set()
         with open(path, "rb"):  # a missing or unreadable path raises its own OSError here
             pass
         try:
@@ -120,7 +126,7 @@ class KerasFile:
         """Turn low-level read errors into CheckpointCorruptError naming ``what``."""
         try:
             yield
-        except CheckpointError:
+        except TinyNNError:
             raise
         except _LOW_LEVEL_ERRORS as error:
             raise self.corrupt(f"reading {what} failed ({type(error).__name__}: {error})") \
@@ -128,7 +134,11 @@ class KerasFile:
 
     # -- opening --------------------------------------------------------------------------------
     def _open_archive(self) -> None:
-        archive = self._stack.enter_context(zipfile.ZipFile(self.path))
+        raw = self._stack.enter_context(open(self.path, "rb"))  # noqa: SIM115
+        archive = self._stack.enter_context(zipfile.ZipFile(raw))
+        check_archive(archive, raw, os.fstat(raw.fileno()).st_size, lambda name: name in (
+            CONFIG_NAME, METADATA_NAME, WEIGHTS_NAME) or name.startswith("assets/"),
+            self.corrupt)
         self.config = self._json(self._member(archive, CONFIG_NAME, MAX_CONFIG_BYTES),
                                  CONFIG_NAME)
         self.compile_config = self._dict_or_none(self.config.get("compile_config"),
@@ -180,6 +190,8 @@ class KerasFile:
 
     # -- safe access ----------------------------------------------------------------------------
     def _child(self, group, name: str):
+        if name in ("", ".", "..") or "\0" in name:
+            raise self.corrupt(f"{group.name} names a member {name!r}")
         link = group.get(name, getlink=True)  # the link itself, never followed
         if link is None:
             raise self.corrupt(f"{group.name}/{name} is missing")
@@ -213,6 +225,14 @@ class KerasFile:
         stored = node.id.get_storage_size()
         if declared > BOMB_FLOOR_BYTES and declared > MAX_EXPANSION * max(stored, 1):
             raise self.corrupt(f"{node.name} declares {declared} bytes but stores {stored}")
+        if node.name not in self._checked:  # the sum too: many datasets each under the floor
+            self._checked.add(node.name)
+            self._declared, self._stored = self._declared + declared, self._stored + stored
+            if self._declared > BOMB_FLOOR_BYTES and \
+                    self._declared > MAX_EXPANSION * max(self._stored, 1):
+                raise self.corrupt(
+                    f"its datasets declare {self._declared} bytes in all (up to {node.name}) "
+                    f"but store {self._stored}: refused before allocating them")
         return node
 
     def read(self, dataset, dtype) -> np.ndarray:
@@ -223,19 +243,29 @@ class KerasFile:
             raise self.corrupt(f"{dataset.name} holds NaN or infinity")
         return array
 
-    def strings(self, group, name: str) -> list[str]:
-        """A list-of-strings attribute, also in Keras's chunked form (``name0``, ``name1``...)."""
+    def strings(self, group, name: str, limit: int) -> list[str]:
+        """A list of at most ``limit`` distinct strings in an attribute, also in Keras's chunked
+        form (``name0``, ``name1``...)."""
         attrs = group.attrs
-        if name in attrs:
-            chunks = [attrs[name]]
-        else:
-            chunks = []
-            while f"{name}{len(chunks)}" in attrs:
-                chunks.append(attrs[f"{name}{len(chunks)}"])
-        values = [item for chunk in chunks for item in np.atleast_1d(chunk).tolist()]
-        if not all(isinstance(v, (str, bytes)) for v in values):
-            raise self.corrupt(f"the {name} attribute of {group.name} is not a list of strings")
-        return [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+        with self.reading(f"the {name} attribute of {group.name}"):
+            if name in attrs:
+                chunks = [attrs[name]]
+            else:
+                chunks = []
+                while f"{name}{len(chunks)}" in attrs:
+                    chunks.append(attrs[f"{name}{len(chunks)}"])
+            values = [item for chunk in chunks for item in np.atleast_1d(chunk).tolist()]
+            if not all(isinstance(v, (str, bytes)) for v in values):
+                raise self.corrupt(f"the {name} attribute of {group.name} is not a list of "
+                                   "strings")
+            values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+            for value in values:  # h5py keeps undecodable bytes as lone surrogates
+                value.encode("utf-8")
+        if len(values) > limit or len(set(values)) != len(values):
+            raise self.corrupt(f"the {name} attribute of {group.name} lists {len(values)} "
+                               f"names ({len(set(values))} distinct), expected at most {limit} "
+                               "distinct names")
+        return values
 
     # -- content --------------------------------------------------------------------------------
     def weighted_layers(self, paths: list[str]) -> list[FileLayer]:
@@ -245,10 +275,11 @@ class KerasFile:
         reach come last, so a mismatch lists them."""
         if self.layout == "legacy":
             found = []
-            for name in self.strings(self._root, "layer_names"):
+            for name in self.strings(self._root, "layer_names", len(self._root)):
                 group = self.group(self._root, name)
-                found.append(FileLayer(name, [self.dataset(group, w)
-                                              for w in self.strings(group, "weight_names")]))
+                found.append(FileLayer(name, [
+                    self.dataset(group, w)
+                    for w in self.strings(group, "weight_names", MAX_WEIGHTS_PER_LAYER)]))
         else:
             paths = [*paths, *sorted(set(self._root) - {p.split("/")[0] for p in paths})]
             found = [FileLayer(path, self._vars(self.group(self._root, path)))
@@ -283,7 +314,8 @@ class KerasFile:
         group = self.group(self.h5, key)
         if self.layout == "keras3":
             return self._vars(group, "fiu") if "vars" in group else None
-        return [self.dataset(group, name, "fiu") for name in self.strings(group, "weight_names")]
+        return [self.dataset(group, name, "fiu")
+                for name in self.strings(group, "weight_names", MAX_OPTIMIZER_VARIABLES)]
 
     def scalar(self, dataset) -> float:
         """A 0-d dataset's value (integer or float), range-checked."""

@@ -303,6 +303,16 @@ for name in ("m.npz", "w.weights.npz", "m.keras", "w.weights.h5"):
     path = f"{workdir}/{name}"
     (source.save_weights if name.startswith("w.") else source.save)(path)
     FILES[name] = open(path, "rb").read()
+import h5py
+with h5py.File(f"{workdir}/w.legacy.h5", "w") as f:  # Keras 2's save_weights layout
+    f.attrs["layer_names"] = [layer.name.encode() for layer in source.layers]
+    for layer in source.layers:
+        names = [f"{layer.name}/{key}:0" for key in layer.params]
+        f.create_group(layer.name).attrs["weight_names"] = [n.encode() for n in names]
+        for n, value in zip(names, layer.params.values()):
+            f[f"{layer.name}/{n}"] = value
+FILES["w.legacy.h5"] = open(f"{workdir}/w.legacy.h5", "rb").read()
+model(1).load_weights(f"{workdir}/w.legacy.h5")  # the unmutated file loads
 
 def rezip(data, edit):
     """The archive ``data`` rewritten member by member through ``edit(list of (name, bytes))``."""
@@ -371,13 +381,60 @@ print(json.dumps(counts))
 
 
 def test_mutated_files_of_every_format_load_or_fail_with_tinynn_errors(tmp_path, h5py):
-    """Hypothesis mutates valid files (bit flips, truncation, renamed and duplicated members,
-    header bytes): each must load or raise a CheckpointError naming the file, never another
+    """Hypothesis mutates valid files of every format (.npz, .weights.npz, .keras,
+    .weights.h5, legacy .h5: bit flips, truncation, renamed and duplicated members, header
+    bytes): each must load or raise a CheckpointError naming the file, never another
     exception. In a child process with a time limit, so a crash or a hang in h5py's C code
     fails this test instead of the suite."""
-    result = subprocess.run([sys.executable, "-c", FUZZ, str(tmp_path), "300"],
+    result = subprocess.run([sys.executable, "-c", FUZZ, str(tmp_path), "1500"],
                             capture_output=True, text=True, timeout=240,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     counts = json.loads(result.stdout.strip().splitlines()[-1])
-    assert counts["refused"] > 100 and counts["loaded"] + counts["refused"] >= 300
+    assert counts["refused"] > 100 and counts["loaded"] + counts["refused"] >= 1500
+
+
+# -- limits raised (or lowered) deliberately -----------------------------------------------------
+def test_limits_are_arguments_named_by_the_errors_that_hit_them(tmp_path, h5py):
+    """Zeros compressed 1000-fold: within the defaults (under the 256 MiB floor), refused under
+    a 1 KiB floor with the limit to raise named, and loaded once it is raised."""
+    model = tn.Sequential([tn.layers.Input((256,)), tn.layers.Dense(64)], seed=0)
+    model.build()
+    model.set_weights([np.zeros((256, 64), np.float32), np.zeros(64, np.float32)])
+    model.save_weights(tmp_path / "w.weights.h5")
+    with h5py.File(tmp_path / "w.weights.h5", "r+") as f:
+        del f["layers/dense/vars/0"]
+        f.create_dataset("layers/dense/vars/0", data=np.zeros((256, 64), np.float32),
+                         chunks=(256, 64), compression="gzip")
+    target = tn.Sequential([tn.layers.Input((256,)), tn.layers.Dense(64)], seed=1)
+    target.build()
+    low = tn.saving.LoadLimits(expansion_floor_bytes=1024)
+    refused(lambda: target.load_weights(tmp_path / "w.weights.h5", limits=low),
+            r"/layers/dense/vars/0 declares 65536 bytes but stores \d+ \(for a file you trust, "
+            r"raise it with limits=LoadLimits\(max_expansion=\.\.\.\)\)", target)
+    target.load_weights(tmp_path / "w.weights.h5", limits=tn.saving.LoadLimits(
+        expansion_floor_bytes=1024, max_expansion=10**6))
+    np.testing.assert_array_equal(target.get_weights()[0], 0)
+    target.load_weights(tmp_path / "w.weights.h5")  # the defaults
+
+
+def test_every_bound_is_a_limit_and_limits_are_checked(tmp_path, h5py):
+    model = small_model()
+    model.save(tmp_path / "m.npz")
+    refused(lambda: tn.models.load_model(tmp_path / "m.npz", limits=tn.saving.LoadLimits(
+        max_config_bytes=100)), r"expected at most max_config_bytes=100 bytes of uint8; for a "
+        r"file you trust, raise it with limits=LoadLimits\(max_config_bytes=\.\.\.\)")
+    model.save(tmp_path / "m.keras")
+    refused(lambda: tn.models.load_model(tmp_path / "m.keras", limits=tn.saving.LoadLimits(
+        max_config_bytes=100)), r"config.json declares \d+ bytes, more than max_config_bytes=100")
+    write_legacy(tmp_path / "w.h5", h5py, np.array([b"dense"], dtype=object))
+    with h5py.File(tmp_path / "w.h5", "r+") as f:
+        f["dense"].attrs["weight_names"] = np.array([b"a", b"b"], dtype=object)
+    refused(lambda: small_model().load_weights(tmp_path / "w.h5", limits=tn.saving.LoadLimits(
+        max_weights_per_layer=1)), r"lists 2 names \(2 distinct\), expected at most 1 distinct "
+        r"names; for a file you trust, raise it with limits=LoadLimits\(max_weights_per_layer")
+    for wrong, problem in [(tn.saving.LoadLimits, r"LoadLimits max_expansion expected a positive "
+                            r"int, got 0"), (dict, r"limits expected a tinynn.saving.LoadLimits "
+                                                   r"or None, got dict")]:
+        with pytest.raises(ArgumentError, match=problem):
+            tn.models.load_model(tmp_path / "m.npz", limits=wrong(max_expansion=0))

@@ -869,16 +869,17 @@ class Model:
         export(self, filepath, format=format, verbose=verbose, input_signature=input_signature,
                **kwargs)
 
-    def load_weights(self, filepath) -> None:
+    def load_weights(self, filepath, limits=None) -> None:
         """Load weights saved by ``save_weights`` or ``save``, or by Keras (``.keras``,
-        ``.weights.h5``, legacy ``.h5``); all checked first, all or nothing."""
-        saving.load_weights(self, filepath)
+        ``.weights.h5``, legacy ``.h5``); all checked first, all or nothing. ``limits``: a
+        ``tinynn.saving.LoadLimits`` to raise a bound for a file you trust."""
+        saving.load_weights(self, filepath, limits)
 
 
-def load_model(filepath, compile: bool = True) -> Model:
+def load_model(filepath, compile: bool = True, limits=None) -> Model:
     """Rebuild a model saved by ``model.save``, or by Keras in a ``.keras`` or legacy ``.h5``
-    file (see ``tinynn.saving.load_model``)."""
-    return saving.load_model(filepath, compile=compile)
+    file (see ``tinynn.saving.load_model``); ``limits``: a ``tinynn.saving.LoadLimits``."""
+    return saving.load_model(filepath, compile=compile, limits=limits)
 
 
 def _named_arrays(x, y=None, validation=None) -> dict:

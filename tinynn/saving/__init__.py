@@ -13,10 +13,13 @@ Format (``FORMAT_VERSION`` 1): an uncompressed ``.npz`` with ``format_version``,
 ``optimizer`` {iterations, slots}, ``rng``), ``param/<layer>/<key>`` and
 ``optimizer/<slot>/<layer>/<key>``. Guarantees: atomic writes (atomic.py), checks before any
 allocation and no pickle (archive.py), class names resolved through fixed tables
-(serialization.py), all-or-nothing loads (api.py).
+(serialization.py), all-or-nothing loads (api.py), bounds on what a file may ask for
+(limits.py, docs/security.md).
 """
 
 from .api import load_model, load_weights, save_model, save_weights
 from .archive import FORMAT_VERSION
+from .limits import LoadLimits
 
-__all__ = ["FORMAT_VERSION", "load_model", "load_weights", "save_model", "save_weights"]
+__all__ = ["FORMAT_VERSION", "LoadLimits", "load_model", "load_weights", "save_model",
+           "save_weights"]

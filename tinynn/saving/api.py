@@ -30,6 +30,7 @@ from .checks import (
     interpret,
     model_specs,
 )
+from .limits import LoadLimits, checked
 from .paths import is_keras, load_path, save_path
 
 
@@ -102,18 +103,20 @@ def _write(path, manifest: dict, arrays: dict[str, np.ndarray], overwrite: bool)
 
 
 # -- loading ------------------------------------------------------------------------------------
-def load_weights(model, filepath: str | os.PathLike) -> None:
+def load_weights(model, filepath: str | os.PathLike, limits: LoadLimits | None = None) -> None:
     """Load weights saved by ``save_weights`` or ``save_model`` (or a Keras file, see
     keras_format.py) into ``model``, all or nothing.
 
     Every name, shape and dtype is checked first: CheckpointMismatchError lists each
     difference; a damaged file raises CheckpointCorruptError. Either way the model is unchanged.
+    ``limits``: what the file may ask for (``LoadLimits``; docs/security.md).
     """
     path = load_path(filepath, caller="load_weights")
+    limits = checked(limits)
     if is_keras(path):
-        return keras_format.load_weights(model, path)
+        return keras_format.load_weights(model, path, limits)
     model.require_built("load_weights")
-    with CheckpointReader(path) as reader, reader.reading("the file"):
+    with CheckpointReader(path, limits) as reader, reader.reading("the file"):
         if reader.manifest.get("kind") not in ("model", "weights"):
             raise reader.corrupt(f"unknown kind {reader.manifest.get('kind')!r}")
         specs = reader.specs()
@@ -124,18 +127,21 @@ def load_weights(model, filepath: str | os.PathLike) -> None:
         copy_weights(model, weights)
 
 
-def load_model(filepath: str | os.PathLike, compile: bool = True):
+def load_model(filepath: str | os.PathLike, compile: bool = True,
+               limits: LoadLimits | None = None):
     """Rebuild the model saved by ``save_model``: architecture, weights, RNG state and, with
     ``compile=True`` and when saved, its compile settings and optimizer state. ``.keras`` and
-    legacy ``.h5`` files are read by keras_format.py.
+    legacy ``.h5`` files are read by keras_format.py. ``limits``: what the file may ask for
+    (``LoadLimits``; docs/security.md).
 
     Raises CheckpointCorruptError for damaged or foreign files, CheckpointError for a weights-only
     file or a newer format version.
     """
     path = load_path(filepath, caller="load_model")
+    limits = checked(limits)
     if is_keras(path):
-        return keras_format.load_model(path, compile=compile)
-    with CheckpointReader(path) as reader, reader.reading("the file"):
+        return keras_format.load_model(path, compile=compile, limits=limits)
+    with CheckpointReader(path, limits) as reader, reader.reading("the file"):
         kind = reader.manifest.get("kind")
         if kind == "weights":
             raise CheckpointError(f"{str(path)!r} holds weights only: build the model in code, "

@@ -21,10 +21,10 @@ import numpy as np
 
 from ..errors import CheckpointCorruptError, CheckpointError, TinyNNError
 from .atomic import atomic_write
+from .limits import LoadLimits
 from .zipcheck import check_archive
 
 FORMAT_VERSION = 1
-MAX_MANIFEST_BYTES = 16 * 2**20
 FLOAT_DTYPES = ("float32", "float64")
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with entries; an empty zip
 # What zipfile, numpy's .npy reader and json raise on damaged input (ValueError covers
@@ -52,8 +52,9 @@ class CheckpointReader:
     reads raises CheckpointError naming both versions.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, limits: LoadLimits | None = None):
         self.path = path
+        self.limits = limits or LoadLimits()
         self._file = open(path, "rb")  # noqa: SIM115 (closed by close())
         try:
             self._size = os.fstat(self._file.fileno()).st_size
@@ -180,9 +181,11 @@ class CheckpointReader:
 
     def _read_manifest(self) -> dict:
         shape, dtype = self.header("manifest")
-        if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_MANIFEST_BYTES:
+        limit = self.limits.max_config_bytes
+        if dtype != np.uint8 or len(shape) != 1 or shape[0] > limit:
             raise self.corrupt(f"the manifest is {dtype}{list(shape)}, expected at most "
-                               f"{MAX_MANIFEST_BYTES} bytes of uint8")
+                               f"max_config_bytes={limit} bytes of uint8; "
+                               + self.limits.hint("max_config_bytes"))
         data = self.read("manifest", shape, dtype)
         with self.reading("the manifest"):
             manifest = json.loads(data.tobytes().decode("utf-8"))

@@ -49,6 +49,7 @@ from .keras_h5 import (
     layer_keys,
     write_weights,
 )
+from .limits import LoadLimits
 
 KERAS_VERSION = "3.15.1"  # the Keras release whose files these are checked against
 MATCH_HINT = ("tinynn matches the Keras layers that hold weights to the model's by position "
@@ -108,10 +109,10 @@ def _slot_order(model) -> list[tuple[str, str]]:
 
 
 # -- loading ------------------------------------------------------------------------------------
-def load_weights(model, path: Path) -> None:
+def load_weights(model, path: Path, limits: LoadLimits | None = None) -> None:
     """Load a Keras file's weights into ``model``, all or nothing (module docstring)."""
     model.require_built("load_weights")
-    with KerasFile(path) as source, source.reading("the file"):
+    with KerasFile(path, limits) as source, source.reading("the file"):
         if source.config and not _has_nested(model):
             classes = interpret(source, "the model config", keras_config.layer_class_names,
                                 source.config)
@@ -123,10 +124,10 @@ def load_weights(model, path: Path) -> None:
         copy_weights(model, weights)
 
 
-def load_model(path: Path, compile: bool = True):
+def load_model(path: Path, compile: bool = True, limits: LoadLimits | None = None):
     """Build the Sequential model a ``.keras`` or legacy ``.h5`` file describes, with its
     weights and, with ``compile=True``, its compile settings and optimizer state."""
-    with KerasFile(path) as source, source.reading("the file"):
+    with KerasFile(path, limits) as source, source.reading("the file"):
         if source.config is None:
             raise CheckpointError(f"{str(path)!r} holds weights only: build the model in code, "
                                   "then call model.load_weights on it")

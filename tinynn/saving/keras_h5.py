@@ -34,14 +34,10 @@ import numpy as np
 from ..errors import CheckpointCorruptError, MissingDependencyError, TinyNNError
 from ..layers.base import snake_case
 from ..registry import MODEL_CLASSES
+from .limits import LoadLimits
 from .zipcheck import check_archive
 
 CONFIG_NAME, METADATA_NAME, WEIGHTS_NAME = "config.json", "metadata.json", "model.weights.h5"
-MAX_CONFIG_BYTES = 16 * 2**20
-BOMB_FLOOR_BYTES = 2**28  # above this, a member or dataset must store >= 1/100 of its size
-MAX_EXPANSION = 100
-MAX_WEIGHTS_PER_LAYER = 1000  # names in a legacy layer's weight_names (Keras's: a handful)
-MAX_OPTIMIZER_VARIABLES = 100_000  # names in a legacy file's optimizer weight_names
 _LOW_LEVEL_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, EOFError,
                      zipfile.BadZipFile, RecursionError, IndexError)
 
@@ -85,8 +81,9 @@ class KerasFile:
     raises CheckpointCorruptError naming the file.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, limits: LoadLimits | None = None):
         self.path = path
+        self.limits = limits or LoadLimits()
         self._h5py = import_h5py()
         self._stack = contextlib.ExitStack()
         self.config = self.compile_config = None
@@ -139,24 +136,27 @@ class KerasFile:
         check_archive(archive, raw, os.fstat(raw.fileno()).st_size, lambda name: name in (
             CONFIG_NAME, METADATA_NAME, WEIGHTS_NAME) or name.startswith("assets/"),
             self.corrupt)
-        self.config = self._json(self._member(archive, CONFIG_NAME, MAX_CONFIG_BYTES),
+        self.config = self._json(self._member(archive, CONFIG_NAME, "max_config_bytes"),
                                  CONFIG_NAME)
         self.compile_config = self._dict_or_none(self.config.get("compile_config"),
                                                  "compile_config")
         weights = io.BytesIO(self._member(archive, WEIGHTS_NAME))
         self.h5 = self._stack.enter_context(self._h5py.File(weights, "r"))
 
-    def _member(self, archive: zipfile.ZipFile, name: str, limit: int | None = None) -> bytes:
+    def _member(self, archive: zipfile.ZipFile, name: str, limit: str | None = None) -> bytes:
+        """The member ``name``, at most the ``limit`` named (a LoadLimits field) long."""
         try:
             info = archive.getinfo(name)
         except KeyError:
             raise self.corrupt(f"the archive has no {name}") from None
-        if limit is not None and info.file_size > limit:
-            raise self.corrupt(f"{name} declares {info.file_size} bytes, more than {limit}")
-        if info.file_size > BOMB_FLOOR_BYTES and info.file_size > MAX_EXPANSION * max(
-                info.compress_size, 1):
+        if limit is not None and info.file_size > getattr(self.limits, limit):
+            raise self.corrupt(f"{name} declares {info.file_size} bytes, more than "
+                               f"{limit}={getattr(self.limits, limit)}; "
+                               + self.limits.hint(limit))
+        if self.limits.too_expanded(info.file_size, info.compress_size):
             raise self.corrupt(f"{name} declares {info.file_size} bytes but stores "
-                               f"{info.compress_size} (a decompression bomb)")
+                               f"{info.compress_size} (a decompression bomb; "
+                               f"{self.limits.hint('max_expansion')})")
         return archive.read(info)
 
     def _json(self, text, what: str) -> dict:
@@ -223,16 +223,17 @@ class KerasFile:
                                + ("floats" if kinds == "f" else "numbers"))
         declared = math.prod(node.shape) * node.dtype.itemsize
         stored = node.id.get_storage_size()
-        if declared > BOMB_FLOOR_BYTES and declared > MAX_EXPANSION * max(stored, 1):
-            raise self.corrupt(f"{node.name} declares {declared} bytes but stores {stored}")
+        if self.limits.too_expanded(declared, stored):
+            raise self.corrupt(f"{node.name} declares {declared} bytes but stores {stored} "
+                               f"({self.limits.hint('max_expansion')})")
         if node.name not in self._checked:  # the sum too: many datasets each under the floor
             self._checked.add(node.name)
             self._declared, self._stored = self._declared + declared, self._stored + stored
-            if self._declared > BOMB_FLOOR_BYTES and \
-                    self._declared > MAX_EXPANSION * max(self._stored, 1):
+            if self.limits.too_expanded(self._declared, self._stored):
                 raise self.corrupt(
                     f"its datasets declare {self._declared} bytes in all (up to {node.name}) "
-                    f"but store {self._stored}: refused before allocating them")
+                    f"but store {self._stored}: refused before allocating them "
+                    f"({self.limits.hint('max_expansion')})")
         return node
 
     def read(self, dataset, dtype) -> np.ndarray:
@@ -243,9 +244,9 @@ class KerasFile:
             raise self.corrupt(f"{dataset.name} holds NaN or infinity")
         return array
 
-    def strings(self, group, name: str, limit: int) -> list[str]:
-        """A list of at most ``limit`` distinct strings in an attribute, also in Keras's chunked
-        form (``name0``, ``name1``...)."""
+    def strings(self, group, name: str, limit: int, limit_name: str | None = None) -> list[str]:
+        """A list of at most ``limit`` distinct strings in an attribute (``limit_name``: the
+        LoadLimits field it comes from), also in Keras's chunked form (``name0``...)."""
         attrs = group.attrs
         with self.reading(f"the {name} attribute of {group.name}"):
             if name in attrs:
@@ -264,7 +265,8 @@ class KerasFile:
         if len(values) > limit or len(set(values)) != len(values):
             raise self.corrupt(f"the {name} attribute of {group.name} lists {len(values)} "
                                f"names ({len(set(values))} distinct), expected at most {limit} "
-                               "distinct names")
+                               "distinct names"
+                               + (f"; {self.limits.hint(limit_name)}" if limit_name else ""))
         return values
 
     # -- content --------------------------------------------------------------------------------
@@ -279,7 +281,9 @@ class KerasFile:
                 group = self.group(self._root, name)
                 found.append(FileLayer(name, [
                     self.dataset(group, w)
-                    for w in self.strings(group, "weight_names", MAX_WEIGHTS_PER_LAYER)]))
+                    for w in self.strings(group, "weight_names",
+                                          self.limits.max_weights_per_layer,
+                                          "max_weights_per_layer")]))
         else:
             paths = [*paths, *sorted(set(self._root) - {p.split("/")[0] for p in paths})]
             found = [FileLayer(path, self._vars(self.group(self._root, path)))
@@ -315,7 +319,9 @@ class KerasFile:
         if self.layout == "keras3":
             return self._vars(group, "fiu") if "vars" in group else None
         return [self.dataset(group, name, "fiu")
-                for name in self.strings(group, "weight_names", MAX_OPTIMIZER_VARIABLES)]
+                for name in self.strings(group, "weight_names",
+                                         self.limits.max_optimizer_variables,
+                                         "max_optimizer_variables")]
 
     def scalar(self, dataset) -> float:
         """A 0-d dataset's value (integer or float), range-checked."""

@@ -142,6 +142,23 @@ def test_flatten_is_c_order(rng):
     np.testing.assert_array_equal(layer.backward(layer.forward(x)), x)
 
 
+@pytest.mark.parametrize("batch, units", [(1, 128), (32, 128), (33, 128), (32, 127), (4, 200)])
+def test_dense_input_gradient_takes_either_product_correctly(batch, units):
+    """Small batches of wide layers compute dx as (kernel @ dz^T)^T (``core.SKINNY_ROWS``,
+    ``WIDE_UNITS``), the others as dz @ kernel^T: both give dz @ kernel^T within the rounding
+    of a ``units``-term dot product, a C-contiguous array, and pass the gradient check."""
+    rng = np.random.default_rng(batch * units)
+    layer = Dense(units)
+    with floatx("float64"):
+        layer.build((3,), rng)
+    x, dz = rng.standard_normal((batch, 3)), rng.standard_normal((batch, units))
+    layer.forward(x, training=True)
+    dx = layer.backward(dz)
+    assert dx.flags.c_contiguous and dx.shape == (batch, 3)
+    assert_close(dx, dz @ layer.params["kernel"].T, depth=units)
+    check_layer(layer, (3,), rng, x=x)
+
+
 # --- gradients are overwritten, not accumulated -----------------------------------------------
 
 

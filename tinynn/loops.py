@@ -44,7 +44,9 @@ class RunningLogs:
         self.sums += sums
 
     def logs(self) -> dict:
-        """``{"loss": mean, ...}`` with Keras's names."""
+        """``{"loss": mean, ...}`` with Keras's names; empty before any sample."""
+        if not self.seen:
+            return {}
         return self.objectives.logs(self.sums, self.seen, self.penalty)
 
 

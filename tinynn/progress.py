@@ -43,26 +43,35 @@ class ProgressBar:
         self.width = width
         self.stream = stream or sys.stdout
         self.interval = interval
+        self.seen = 0
         self.start = time.perf_counter()
         self._last_draw = 0.0
 
     def update(self, step: int, logs: dict) -> None:
-        """Redraw the bar after ``step`` steps (at most every ``interval`` seconds)."""
+        """Redraw the bar after ``step`` steps (at most every ``interval`` seconds). A target
+        of None (a generator of unknown length) shows ``step/Unknown``, as Keras does."""
+        self.seen = step
         if self.verbose != 1:
             return
         now = time.perf_counter()
-        if now - self._last_draw < self.interval and step < self.target:
+        if now - self._last_draw < self.interval and (self.target is None or
+                                                      step < self.target):
             return
         self._last_draw = now
         elapsed = now - self.start
-        eta = elapsed / max(step, 1) * (self.target - step)
-        self.stream.write(f"\r{self._bar(step)} - ETA: {eta:.0f}s{format_logs(logs)}")
+        if self.target is None:
+            self.stream.write(f"\r{step}/Unknown - {elapsed:.0f}s{format_logs(logs)}")
+        else:
+            eta = elapsed / max(step, 1) * (self.target - step)
+            self.stream.write(f"\r{self._bar(step)} - ETA: {eta:.0f}s{format_logs(logs)}")
         self.stream.flush()
 
     def finish(self, logs: dict) -> None:
         """Write the epoch's final line (both verbose 1 and 2)."""
         if self.verbose == 0:
             return
+        if self.target is None:  # now known: the steps taken
+            self.target = self.seen
         elapsed = time.perf_counter() - self.start
         per_step = _format_time_per_step(elapsed / max(self.target, 1))
         if self.verbose == 1:

@@ -32,6 +32,7 @@ from .. import config, denormals, loops, losses, optimizers, saving
 from ..activations import Softmax
 from ..batching import ArrayGroup, EpochIterator, as_list
 from ..callbacks import CallbackList, History
+from ..data_adapters import DatasetBatches, is_dataset, kind_of, refuse_arguments
 from ..distribution import active_communicator, replicas
 from ..errors import ArgumentError, NonFiniteLossError, NotCompiledError, ShapeError
 from ..interrupt import InterruptGuard
@@ -648,15 +649,20 @@ class Model:
     # -- training -------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
             verbose="auto", callbacks=None, validation_split: float = 0.0,
-            validation_data=None, shuffle: bool = True, initial_epoch: int = 0) -> History:
+            validation_data=None, shuffle: bool = True, initial_epoch: int = 0,
+            steps_per_epoch: int | None = None, validation_steps: int | None = None) -> History:
         """Train for ``epochs`` epochs (Keras semantics). Returns the ``History``.
 
-        Each epoch reshuffles the training part (``shuffle=True``), takes ceil(N / batch_size)
-        steps (the last partial batch kept), and reports per-sample means of the training loss
-        and metrics, then validation metrics with training off. ``callbacks`` get Keras's hooks;
-        a ``History`` (always) and, unless ``verbose=0``, a ``ProgbarLogger`` are added to them.
-        Under a ``tinynn.distribution.DataParallel``, every rank runs the same ``fit`` and
-        each batch is split across them (see ``tinynn.distribution``).
+        ``x`` and ``y`` are arrays, or ``x`` is a ``tinynn.utils.PyDataset`` or a generator of
+        ``(x, y)`` batches (``tinynn.data_adapters``; ``steps_per_epoch`` batches per epoch,
+        ``validation_data`` of any of these kinds, ``validation_steps``). With arrays, each
+        epoch reshuffles the training part (``shuffle=True``; a PyDataset's batch order) and
+        takes ceil(N / batch_size) steps (the last partial batch kept). Logs are per-sample
+        means of the training loss and metrics, then validation metrics with training off.
+        ``callbacks`` get Keras's hooks; a ``History`` (always) and, unless ``verbose=0``, a
+        ``ProgbarLogger`` are added to them. Under a ``tinynn.distribution.DataParallel``,
+        every rank runs the same ``fit`` on arrays and each batch is split across them (see
+        ``tinynn.distribution``).
         """
         self._require_compiled("fit")
         self._require_own_weights("fit")
@@ -665,19 +671,40 @@ class Model:
         initial_epoch = non_negative_int(initial_epoch, "initial_epoch")
         real_in_range(validation_split, "validation_split", 0, 1, high_open=True)
         verbose = resolve_verbose(verbose)
-        x, y = self.prepare(x, y)
-        if len(x) == 0:
-            raise ShapeError("fit expected at least one sample, got x of shape "
-                             f"{x.shape}")
-        x_train, y_train, validation = self._split_validation(x, y, validation_split,
-                                                              validation_data)
         comm = active_communicator()
-        replicas.start(self, comm, "fit", _named_arrays(x_train, y_train, validation), {
-            "batch_size": batch_size, "epochs": epochs, "initial_epoch": initial_epoch,
-            "shuffle": bool(shuffle), "optimizer": self.optimizer.get_config(),
-            "loss": self.objectives.get_config()}, training=True)
-        batches = EpochIterator((x_train, y_train), batch_size,
-                                self.rngs["shuffle"] if shuffle else None)
+        if is_dataset(x):
+            refuse_arguments(x, y=y)
+            if validation_split:
+                raise ArgumentError(f"`validation_split` is only supported for NumPy arrays, "
+                                    f"got x as a {kind_of(x)}: pass validation_data instead")
+            _arrays_only(comm, "fit")
+            batches = DatasetBatches(self, x, "fit", steps_per_epoch,
+                                     self.rngs["shuffle"] if shuffle else None)
+            validation = self._validation_batches(validation_data, batch_size,
+                                                  validation_steps)
+        else:
+            if steps_per_epoch is not None:
+                raise ArgumentError("steps_per_epoch is for a PyDataset or a generator; with "
+                                    "arrays an epoch is ceil(N / batch_size) steps")
+            x, y = self.prepare(x, y)
+            if len(x) == 0:
+                raise ShapeError("fit expected at least one sample, got x of shape "
+                                 f"{x.shape}")
+            if is_dataset(validation_data):  # validation_data wins over validation_split
+                _arrays_only(comm, "fit")
+                x_train, y_train, pair = x, y, None
+                validation = self._validation_batches(validation_data, batch_size,
+                                                      validation_steps)
+            else:
+                x_train, y_train, pair = self._split_validation(x, y, validation_split,
+                                                                validation_data)
+                validation = None if pair is None else EpochIterator(pair, batch_size)
+            replicas.start(self, comm, "fit", _named_arrays(x_train, y_train, pair), {
+                "batch_size": batch_size, "epochs": epochs, "initial_epoch": initial_epoch,
+                "shuffle": bool(shuffle), "optimizer": self.optimizer.get_config(),
+                "loss": self.objectives.get_config()}, training=True)
+            batches = EpochIterator((x_train, y_train), batch_size,
+                                    self.rngs["shuffle"] if shuffle else None)
         logged = self.objectives.log_names()
         logged += [f"val_{k}" for k in logged] if validation is not None else []
         callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
@@ -695,16 +722,28 @@ class Model:
                 except NonFiniteLossError as error:
                     error.history = self.history
                     raise
+                if not epoch_logs:  # a generator that had run out: no step in this epoch
+                    break
                 if validation is not None:
-                    val_logs = loops.test_loop(self, EpochIterator(validation, batch_size),
-                                               callback_list, self._inference_rows(), comm)
+                    val_logs = loops.test_loop(self, validation, callback_list,
+                                               self._inference_rows(), comm)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                self.stop_training |= getattr(batches, "exhausted", False)
                 callback_list.on_epoch_end(epoch, epoch_logs)
                 self.stop_training = replicas.agree_after_epoch(self, comm, self.stop_training)
                 if self.stop_training:
                     break
         callback_list.on_train_end(epoch_logs)
         return self.history
+
+    def _validation_batches(self, validation_data, batch_size: int, steps: int | None):
+        """The batches of ``validation_data`` (arrays, a PyDataset or a generator), or None."""
+        if validation_data is None:
+            return None
+        if is_dataset(validation_data):
+            return DatasetBatches(self, validation_data, "evaluate", steps)
+        return EpochIterator(self._split_validation(None, None, 0, validation_data)[2],
+                             batch_size)
 
     def _split_validation(self, x, y, validation_split, validation_data):
         """Training arrays and the validation pair (or None), as Keras: validation_data wins;
@@ -729,44 +768,57 @@ class Model:
 
     # -- inference ------------------------------------------------------------------------------
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
-                 callbacks=None, return_dict: bool = False):
+                 callbacks=None, return_dict: bool = False, steps: int | None = None):
         """Loss (with the regularization penalty) and metrics with training off, in
-        ceil(N / batch_size) steps: ``[loss, accuracy]`` (or the loss alone without metrics; a
-        dict with ``return_dict=True``). ``callbacks`` get the ``on_test_*`` hooks. Under a
+        ceil(N / batch_size) steps (or over a PyDataset's or generator's ``(x, y)`` batches,
+        ``steps`` of them if given): ``[loss, accuracy]`` (or the loss alone without metrics;
+        a dict with ``return_dict=True``). ``callbacks`` get the ``on_test_*`` hooks. Under a
         ``DataParallel``, every rank evaluates its shard of each batch with rank 0's weights
         and returns the global result."""
         self._require_compiled("evaluate")
         batch_size = check_batch_size(batch_size)
         verbose = resolve_verbose(verbose)
-        x, y = self.prepare(x, y)
-        if len(x) == 0:
-            raise ShapeError(f"evaluate expected at least one sample, got x of shape {x.shape}")
         comm = active_communicator()
-        replicas.start(self, comm, "evaluate", _named_arrays(x, y),
-                       {"batch_size": batch_size, "loss": self.objectives.get_config()},
-                       training=False)
-        batches = EpochIterator((x, y), batch_size)
+        if is_dataset(x):
+            refuse_arguments(x, y=y)
+            _arrays_only(comm, "evaluate")
+            batches = DatasetBatches(self, x, "evaluate", steps)
+        else:
+            x, y = self.prepare(x, y)
+            if len(x) == 0:
+                raise ShapeError(f"evaluate expected at least one sample, got x of shape "
+                                 f"{x.shape}")
+            replicas.start(self, comm, "evaluate", _named_arrays(x, y),
+                           {"batch_size": batch_size, "loss": self.objectives.get_config()},
+                           training=False)
+            batches = EpochIterator((x, y), batch_size)
         callback_list = CallbackList(callbacks, add_progbar=verbose != 0, rank=comm.rank,
                                      model=self, verbose=verbose, epochs=1,
                                      steps=batches.num_batches)
         with denormals.flush_to_zero():
             logs = loops.test_loop(self, batches, callback_list, self._inference_rows(), comm)
+        if not logs:
+            raise ShapeError(f"evaluate got no batches from the {kind_of(x)}")
         if return_dict:
             return dict(sorted(logs.items()))
         names = self.objectives.log_names()
         return [logs[k] for k in names] if len(names) > 1 else logs["loss"]
 
     def predict(self, x, batch_size: int | None = None, verbose="auto",
-                callbacks=None) -> np.ndarray:
-        """Outputs for ``x`` in ceil(N / batch_size) steps, training off. Returns
-        (N, *output_shape) in floatx; for outputs given as a list or dict, a list or dict of
-        such arrays. ``callbacks`` get the ``on_predict_*`` hooks. Under a
+                callbacks=None, steps: int | None = None) -> np.ndarray:
+        """Outputs for ``x`` in ceil(N / batch_size) steps (or for each batch of a PyDataset or
+        generator, ``steps`` of them if given; a batch's x alone or first), training off.
+        Returns (N, *output_shape) in floatx; for outputs given as a list or dict, a list or
+        dict of such arrays. ``callbacks`` get the ``on_predict_*`` hooks. Under a
         ``DataParallel``, every rank predicts its shard of each batch with rank 0's weights and
         gathers the others', so every rank returns all N outputs."""
         batch_size = check_batch_size(batch_size)
         verbose = resolve_verbose(verbose)
-        x, _ = self.prepare(x)
         comm = active_communicator()
+        if is_dataset(x):
+            return self._predict_batches(DatasetBatches(self, x, "predict", steps), verbose,
+                                         callbacks, comm)
+        x, _ = self.prepare(x)
         replicas.start(self, comm, "predict", _named_arrays(x), {"batch_size": batch_size},
                        training=False)
         outs = [np.empty((len(x), *t.sample_shape), dtype=config.floatx())
@@ -781,6 +833,19 @@ class Model:
                                         comm)
         outs = [o if filled == len(o) else o[:filled] for o in outs]  # fewer: a callback stopped
         return self.structured(outs)
+
+    def _predict_batches(self, batches: DatasetBatches, verbose, callbacks, comm):
+        """``predict`` over a PyDataset's or generator's batches: each filled in its own
+        arrays, concatenated at the end."""
+        _arrays_only(comm, "predict")
+        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, rank=comm.rank,
+                                     model=self, verbose=verbose, epochs=1,
+                                     steps=batches.num_batches)
+        with denormals.flush_to_zero():
+            loops.predict_loop(self, batches, callback_list, self._inference_rows(), comm)
+        if not batches.outputs:
+            raise ShapeError(f"predict got no batches from the {kind_of(batches.source)}")
+        return self.structured([np.concatenate(parts) for parts in zip(*batches.outputs)])
 
     def structured(self, items: list):
         """``items`` (one per output) in the structure the outputs were given in: one item, a
@@ -880,6 +945,13 @@ def load_model(filepath, compile: bool = True, limits=None) -> Model:
     """Rebuild a model saved by ``model.save``, or by Keras in a ``.keras`` or legacy ``.h5``
     file (see ``tinynn.saving.load_model``); ``limits``: a ``tinynn.saving.LoadLimits``."""
     return saving.load_model(filepath, compile=compile, limits=limits)
+
+
+def _arrays_only(comm, call: str) -> None:
+    """Data-parallel calls split arrays by rows; a PyDataset or generator is refused."""
+    if comm.size > 1:
+        raise ArgumentError(f"data-parallel {call} takes arrays (each rank keeps its rows of "
+                            "every batch), not a PyDataset or generator")
 
 
 def _named_arrays(x, y=None, validation=None) -> dict:

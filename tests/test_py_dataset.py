@@ -1,0 +1,218 @@
+"""fit, evaluate and predict on a PyDataset or a generator (tinynn.data_adapters), and
+tn.utils.to_categorical / normalize."""
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import tinynn as tn
+from tinynn.errors import ArgumentError, LabelError, ShapeError
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((100, 6)).astype(np.float32)
+Y = RNG.integers(0, 3, 100)
+
+
+class Batches(tn.utils.PyDataset):
+    """Batches of ``batch`` rows of X and Y; records which indices were asked for."""
+
+    def __init__(self, batch=16, fail_at=None, rows=100, **kwargs):
+        super().__init__(**kwargs)
+        self.batch, self.fail_at, self.rows = batch, fail_at, rows
+        self.asked, self.events = [], []
+
+    def __len__(self):
+        return -(-self.rows // self.batch)
+
+    def __getitem__(self, index):
+        self.asked.append(index)
+        if index == self.fail_at:
+            raise RuntimeError(f"cannot read batch {index}")
+        rows = slice(index * self.batch, min((index + 1) * self.batch, self.rows))
+        return X[rows], Y[rows]
+
+    def on_epoch_begin(self):
+        self.events.append("begin")
+
+    def on_epoch_end(self):
+        self.events.append("end")
+
+
+def model(seed=3) -> tn.Sequential:
+    m = tn.Sequential([tn.layers.Input((6,)), tn.layers.Dense(8, activation="relu"),
+                       tn.layers.Dropout(0.3), tn.layers.Dense(3, activation="softmax")],
+                      seed=seed)
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return m
+
+
+def generator(batch=16, limit=None):
+    count = 0
+    while limit is None or count < limit:
+        for start in range(0, 100, batch):
+            if limit is not None and count == limit:
+                return
+            count += 1
+            yield X[start:start + batch], Y[start:start + batch]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_fit_from_a_pydataset_is_bitwise_the_fit_from_arrays(workers):
+    arrays, dataset = model(), model()
+    expected = arrays.fit(X, Y, batch_size=16, epochs=3, shuffle=False, verbose=0,
+                          validation_data=(X[:40], Y[:40]))
+    source = Batches(workers=workers, max_queue_size=3)
+    got = dataset.fit(source, epochs=3, shuffle=False, verbose=0,
+                      validation_data=Batches(batch=40, rows=40))
+    np.testing.assert_array_equal(dataset.parameters, arrays.parameters)
+    assert got.history == expected.history  # exact floats
+    assert source.events == ["begin", "end"] * 3
+    assert dataset.evaluate(Batches(workers=workers), verbose=0) == arrays.evaluate(
+        X, Y, batch_size=16, verbose=0)
+    np.testing.assert_array_equal(dataset.predict(Batches(workers=workers), verbose=0),
+                                  arrays.predict(X, batch_size=16, verbose=0))
+
+
+def test_shuffled_batch_order_comes_from_the_models_generator_whatever_the_workers():
+    one, three = Batches(), Batches(workers=3)
+    first, second = model(), model()
+    first.fit(one, epochs=2, verbose=0)
+    second.fit(three, epochs=2, verbose=0)
+    np.testing.assert_array_equal(first.parameters, second.parameters)
+    orders = [one.asked[:7], one.asked[7:]]
+    assert sorted(orders[0]) == sorted(orders[1]) == list(range(7))
+    assert orders[0] != list(range(7)) and orders[0] != orders[1]  # drawn anew each epoch
+    assert sorted(three.asked) == sorted(one.asked)
+
+
+def test_a_worker_exception_stops_fit_with_it_and_leaves_no_thread():
+    before = threading.active_count()
+    trained = model()
+    with pytest.raises(RuntimeError, match="cannot read batch 3"):
+        trained.fit(Batches(fail_at=3, workers=3, max_queue_size=2), epochs=1, shuffle=False,
+                    verbose=0)
+    assert threading.active_count() == before
+    assert not [t for t in threading.enumerate() if t.name.startswith("tinynn-pydataset")]
+
+
+def test_a_generator_runs_steps_per_epoch_batches_and_stops_when_it_runs_out(capsys):
+    trained = model()
+    history = trained.fit(generator(), steps_per_epoch=7, epochs=3, verbose=0,
+                          validation_data=generator(batch=50), validation_steps=2)
+    assert len(history.history["loss"]) == 3 and "val_loss" in history.history
+    short = model()
+    with pytest.warns(UserWarning, match="Your input ran out of data; interrupting training"):
+        history = short.fit(generator(limit=10), steps_per_epoch=7, epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 2  # 7 steps, then the 3 left, then none
+    unknown = model()
+    with pytest.warns(UserWarning, match="ran out of data"):
+        history = unknown.fit(generator(limit=5), epochs=2, verbose=2)
+    assert len(history.history["loss"]) == 1
+    assert "5/5 - " in capsys.readouterr().out  # the length learnt from the pass
+
+
+def test_predict_and_evaluate_take_generators_and_steps():
+    trained = model()
+    trained.fit(X, Y, epochs=1, verbose=0)
+    expected = trained.predict(X[:48], batch_size=16, verbose=0)
+    only_x = (x for x, _ in generator())
+    np.testing.assert_array_equal(trained.predict(only_x, steps=3, verbose=0), expected)
+    np.testing.assert_array_equal(trained.predict(generator(), steps=3, verbose=0), expected)
+    assert trained.evaluate(generator(limit=7), verbose=0) == trained.evaluate(
+        X, Y, batch_size=16, verbose=0)
+    with pytest.raises(ShapeError, match="predict got no batches from the generator"):
+        trained.predict(iter([]), verbose=0)
+
+
+def test_bad_datasets_and_arguments_get_clear_errors():
+    trained = model()
+    with pytest.raises(ShapeError, match="Batches has length 0: a PyDataset must hold at least "
+                                         "one batch"):
+        trained.fit(Batches(rows=0), verbose=0)
+
+    class Wrong(Batches):
+        def __getitem__(self, index):
+            x, y = super().__getitem__(index)
+            return (x[:, :5] if index == 2 else x), y
+    with pytest.raises(ShapeError, match=r"expects x of batch 2 .*of shape \(N, 6\), got "
+                                         r"\(16, 5\)"):
+        trained.fit(Wrong(), shuffle=False, verbose=0)
+    with pytest.raises(ArgumentError, match="When providing `x` as a PyDataset, `y` should not "
+                                            "be passed"):
+        trained.fit(Batches(), Y, verbose=0)
+    with pytest.raises(ArgumentError, match="`validation_split` is only supported for NumPy "
+                                            "arrays, got x as a generator"):
+        trained.fit(generator(), steps_per_epoch=2, validation_split=0.2, verbose=0)
+    with pytest.raises(ArgumentError, match="steps_per_epoch is for a PyDataset or a generator"):
+        trained.fit(X, Y, steps_per_epoch=3, verbose=0)
+    with pytest.raises(ArgumentError, match="use_multiprocessing=True is not supported"):
+        trained.fit(Batches(use_multiprocessing=True), verbose=0)
+    with pytest.raises(ArgumentError, match="holds sample weights"):
+        trained.fit(iter([(X, Y, np.ones(100))]), verbose=0)
+
+
+def test_a_subclass_that_skips_super_init_gets_keras_warning_and_defaults():
+    class Lazy(tn.utils.PyDataset):
+        def __init__(self):  # no super().__init__()
+            self.length = 1
+
+        def __len__(self):
+            return self.length
+
+        def __getitem__(self, index):
+            return X, Y
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model().fit(Lazy(), verbose=0)
+    assert any("should call `super().__init__(**kwargs)`" in str(w.message) for w in caught)
+    assert tn.utils.Sequence is tn.utils.PyDataset
+
+
+# -- to_categorical and normalize ------------------------------------------------------------------
+def test_to_categorical_by_hand_and_its_errors():
+    np.testing.assert_array_equal(tn.utils.to_categorical([0, 2, 1]),
+                                  [[1, 0, 0], [0, 0, 1], [0, 1, 0]], strict=False)
+    column = tn.utils.to_categorical(np.array([[1], [0]]), num_classes=4)
+    assert column.shape == (2, 4) and column.dtype == np.float64
+    assert tn.utils.to_categorical(np.zeros((2, 3), int), 2).shape == (2, 3, 2)
+    with pytest.raises(LabelError, match=r"expected labels in \[0, 3\), got 3"):
+        tn.utils.to_categorical([0, 3], num_classes=3)
+    with pytest.raises(LabelError, match="values with fractions"):
+        tn.utils.to_categorical([0.5])
+    with pytest.raises(ArgumentError, match="num_classes expected a positive int, got 0"):
+        tn.utils.to_categorical([0], num_classes=0)
+
+
+def test_normalize_by_hand():
+    got = tn.utils.normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(got, [[0.6, 0.8], [0.0, 0.0]])
+    np.testing.assert_allclose(tn.utils.normalize(np.array([[1.0, 3.0]]), axis=0, order=1),
+                               [[1.0, 1.0]])
+    with pytest.raises(ArgumentError, match="Argument `order` must be an int >= 1"):
+        tn.utils.normalize(np.ones(2), order=0)
+
+
+def test_to_categorical_and_normalize_give_keras_numbers(keras):
+    labels = np.array([[2], [0], [1], [2]])
+    got, expected = tn.utils.to_categorical(labels), keras.utils.to_categorical(labels)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+    x = RNG.standard_normal((5, 4))
+    np.testing.assert_array_equal(tn.utils.normalize(x, axis=1, order=3),
+                                  keras.utils.normalize(x, axis=1, order=3))
+
+
+def test_graph_models_take_dict_batches_of_several_inputs():
+    left, right = tn.Input((6,), name="left"), tn.Input((6,), name="right")
+    joined = tn.layers.Concatenate()([tn.layers.Dense(4)(left), tn.layers.Dense(4)(right)])
+    graph = tn.Model([left, right], tn.layers.Dense(3, activation="softmax")(joined), seed=0)
+    graph.compile("adam", "sparse_categorical_crossentropy")
+    batches = [({"left": X[i:i + 20], "right": X[i:i + 20] * 2}, Y[i:i + 20])
+               for i in range(0, 100, 20)]
+    history = graph.fit(iter(batches), epochs=1, verbose=0)
+    assert len(history.history["loss"]) == 1
+    got = graph.predict(iter(b[0] for b in batches), verbose=0)
+    np.testing.assert_array_equal(got, graph.predict({"left": X, "right": X * 2}, batch_size=20,
+                                                     verbose=0))

@@ -80,10 +80,14 @@ def every_layer_cnn() -> tn.Sequential:
 
 
 def images_out() -> tn.Sequential:
-    """NHWC layers before any convolution, softmax as a Conv2D activation, and images as the
-    output (transposed back to NHWC)."""
+    """NHWC layers before any convolution (Rescaling and the augmentations first), softmax as a
+    Conv2D activation, and images as the output (transposed back to NHWC)."""
     return tn.Sequential([
         L.Input((9, 8, 2)),
+        L.Rescaling(0.5, offset=0.25),
+        L.RandomFlip(),  # the augmentations: the identity in inference, left out of the graph
+        L.RandomContrast(0.2),
+        L.RandomBrightness(0.1),
         L.BatchNormalization(axis=2),
         L.Activation("softmax"),
         L.Activation("gelu"),

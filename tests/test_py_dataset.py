@@ -216,3 +216,61 @@ def test_graph_models_take_dict_batches_of_several_inputs():
     got = graph.predict(iter(b[0] for b in batches), verbose=0)
     np.testing.assert_array_equal(got, graph.predict({"left": X, "right": X * 2}, batch_size=20,
                                                      verbose=0))
+
+
+# -- memmaps and shuffle="batch" -------------------------------------------------------------------
+def test_a_memmap_trains_batch_by_batch_as_the_same_array_in_memory(tmp_path, monkeypatch):
+    """x saved as uint8 and opened with mmap_mode="r": fit, evaluate and predict read it one
+    batch at a time (never the whole file) and give the bits of the array loaded and cast."""
+    pixels = RNG.integers(0, 256, (100, 6), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", pixels)
+    on_disk = np.load(tmp_path / "x.npy", mmap_mode="r")
+    read_rows = []
+    original = tn.batching.DiskArray.read
+
+    def spy(self, rows=slice(None)):
+        batch = original(self, rows)
+        read_rows.append(len(batch))
+        return batch
+    monkeypatch.setattr(tn.batching.DiskArray, "read", spy)
+    disk, memory = model(), model()
+    kwargs = dict(batch_size=16, epochs=2, validation_split=0.2, verbose=0)
+    got = disk.fit(on_disk, Y, shuffle="batch", **kwargs)
+    expected = memory.fit(pixels.astype(np.float32), Y, shuffle="batch", **kwargs)
+    assert got.history == expected.history
+    np.testing.assert_array_equal(disk.parameters, memory.parameters)
+    assert max(read_rows) == 16 and sum(read_rows) == 2 * 100  # each epoch: 80 + 20 rows
+    np.testing.assert_array_equal(disk.predict(on_disk, batch_size=16, verbose=0),
+                                  memory.predict(pixels.astype(np.float32), batch_size=16,
+                                                 verbose=0))
+
+
+def test_shuffle_batch_permutes_batches_of_consecutive_rows():
+    seen = []
+    trained = model()
+    original = trained.compute_loss_and_gradients
+
+    def spy(x, y):
+        seen.append(x[:, 0].copy())
+        return original(x, y)
+    trained.compute_loss_and_gradients = spy
+    trained.fit(X, Y, batch_size=16, epochs=1, shuffle="batch", verbose=0)
+    starts = [int(np.flatnonzero(X[:, 0] == batch[0])[0]) for batch in seen]
+    assert sorted(starts) == list(range(0, 100, 16)) and starts != sorted(starts)
+    for start, batch in zip(starts, seen):
+        np.testing.assert_array_equal(batch, X[start:start + 16, 0])
+    with pytest.raises(ArgumentError, match="shuffle expected True, False or 'batch', got 'rows'"):
+        trained.fit(X, Y, shuffle="rows", verbose=0)
+
+
+def test_utils_set_random_seed_is_tinynns_and_leaves_numpy_alone():
+    before = np.random.get_state()
+    weights = []
+    for _ in range(2):
+        tn.utils.set_random_seed(5)
+        built = tn.Sequential([tn.layers.Input((3,)), tn.layers.Dense(2)])
+        built.build()
+        weights.append(built.parameters.copy())
+    np.testing.assert_array_equal(*weights)
+    after = np.random.get_state()
+    assert after[0] == before[0] and np.array_equal(after[1], before[1])

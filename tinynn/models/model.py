@@ -45,6 +45,7 @@ from ..summary import summary_lines
 from ..validation import batch_size as check_batch_size
 from ..validation import (
     float_array,
+    model_input,
     non_negative_int,
     object_name,
     real_in_range,
@@ -632,7 +633,7 @@ class Model:
         if len(x) != len(self.inputs):
             raise ArgumentError(f"model {self.name!r} expected {len(self.inputs)} arrays for "
                                 f"its inputs {names}, got {len(x)}")
-        return [float_array(a, config.floatx(), name if len(x) == 1 else f"{name}[{n!r}]")
+        return [model_input(a, config.floatx(), name if len(x) == 1 else f"{name}[{n!r}]")
                 for a, n in zip(x, names)]
 
     def _require_compiled(self, what: str) -> None:
@@ -656,8 +657,10 @@ class Model:
         ``x`` and ``y`` are arrays, or ``x`` is a ``tinynn.utils.PyDataset`` or a generator of
         ``(x, y)`` batches (``tinynn.data_adapters``; ``steps_per_epoch`` batches per epoch,
         ``validation_data`` of any of these kinds, ``validation_steps``). With arrays, each
-        epoch reshuffles the training part (``shuffle=True``; a PyDataset's batch order) and
-        takes ceil(N / batch_size) steps (the last partial batch kept). Logs are per-sample
+        epoch reshuffles the training part (``shuffle=True``; a PyDataset's batch order;
+        ``"batch"``: the order of batches of consecutive rows, for memmaps) and takes
+        ceil(N / batch_size) steps (the last partial batch kept). A NumPy memmap as ``x`` is
+        read batch by batch, never loaded whole. Logs are per-sample
         means of the training loss and metrics, then validation metrics with training off.
         ``callbacks`` get Keras's hooks; a ``History`` (always) and, unless ``verbose=0``, a
         ``ProgbarLogger`` are added to them. Under a ``tinynn.distribution.DataParallel``,
@@ -671,6 +674,8 @@ class Model:
         initial_epoch = non_negative_int(initial_epoch, "initial_epoch")
         real_in_range(validation_split, "validation_split", 0, 1, high_open=True)
         verbose = resolve_verbose(verbose)
+        if not (isinstance(shuffle, (bool, np.bool_)) or shuffle == "batch"):
+            raise ArgumentError(f"shuffle expected True, False or 'batch', got {shuffle!r}")
         comm = active_communicator()
         if is_dataset(x):
             refuse_arguments(x, y=y)
@@ -701,10 +706,12 @@ class Model:
                 validation = None if pair is None else EpochIterator(pair, batch_size)
             replicas.start(self, comm, "fit", _named_arrays(x_train, y_train, pair), {
                 "batch_size": batch_size, "epochs": epochs, "initial_epoch": initial_epoch,
-                "shuffle": bool(shuffle), "optimizer": self.optimizer.get_config(),
+                "shuffle": shuffle if shuffle == "batch" else bool(shuffle),
+                "optimizer": self.optimizer.get_config(),
                 "loss": self.objectives.get_config()}, training=True)
             batches = EpochIterator((x_train, y_train), batch_size,
-                                    self.rngs["shuffle"] if shuffle else None)
+                                    self.rngs["shuffle"] if shuffle else None,
+                                    by_batch=shuffle == "batch")
         logged = self.objectives.log_names()
         logged += [f"val_{k}" for k in logged] if validation is not None else []
         callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,

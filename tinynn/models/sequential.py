@@ -17,7 +17,7 @@ from ..layers.base import Layer, snake_case
 from ..layers.core import Input, InputLayer
 from ..node import SymbolicTensor
 from ..registry import register_model
-from ..validation import float_array, same_length
+from ..validation import model_input, same_length
 from .model import Model, _layout_hint
 
 
@@ -131,7 +131,7 @@ class Sequential(Model):
     def prepare(self, x, y=None, name: str = "x"):
         """Validate and cast inputs (and targets) without changing the model; build it if
         needed. Returns x as floatx (N, *input_shape), and y ready for the loss (or None)."""
-        x = float_array(x, config.floatx(), name)
+        x = model_input(x, config.floatx(), name)
         if x.ndim < 2:
             raise ShapeError(f"{name} expected shape (N, features...), got {x.shape}")
         if self.input_shape is not None and x.shape[1:] != self.input_shape:

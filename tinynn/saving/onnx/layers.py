@@ -19,7 +19,8 @@ What each becomes (NCHW: the graph holds the value channels first):
   sqrt(moving_variance + epsilon), shift = beta - moving_mean * scale); any axis.
 - Flatten: back to NHWC if needed, then Flatten(axis=1): the C-order flattening of tinynn, so
   the following Dense needs no permuted weights.
-- Dropout, InputLayer: nothing (Dropout is the identity in inference).
+- Dropout, InputLayer, RandomFlip, RandomBrightness, RandomContrast: nothing (the identity
+  in inference); Rescaling: Mul and Add.
 - Reshape: back to NHWC if needed, then Reshape to (0: the batch, *target_shape).
 - ZeroPadding2D: Pad with zeros, in whichever layout the value is.
 - Add, Average, Maximum, Minimum: Sum, Mean, Max, Min over the inputs; Subtract: Sub;
@@ -56,6 +57,10 @@ from ...layers import (
     MaxPooling2D,
     Minimum,
     Multiply,
+    RandomBrightness,
+    RandomContrast,
+    RandomFlip,
+    Rescaling,
     Reshape,
     Subtract,
     ZeroPadding2D,
@@ -136,6 +141,12 @@ def activation(graph: Graph, layer, x: Tensor) -> Tensor:
 # -- layers -------------------------------------------------------------------------------------
 def _pass_through(graph: Graph, layer, x: Tensor) -> Tensor:
     return x
+
+
+def _rescaling(graph: Graph, layer: Rescaling, x: Tensor) -> Tensor:
+    y = graph.node("Mul", [x.name, graph.scalar(layer.scale)], f"{layer.name}/Mul")
+    return x._replace(name=graph.node("Add", [y, graph.scalar(layer.offset)],
+                                      f"{layer.name}/Add"))
 
 
 def _dense(graph: Graph, layer: Dense, x: Tensor) -> Tensor:
@@ -266,6 +277,10 @@ def _concatenate(graph: Graph, layer: Concatenate, xs: list[Tensor]) -> Tensor:
 LAYERS = {
     InputLayer: _pass_through,
     Dropout: _pass_through,
+    RandomFlip: _pass_through,  # the random augmentations are the identity in inference
+    RandomBrightness: _pass_through,
+    RandomContrast: _pass_through,
+    Rescaling: _rescaling,
     Dense: _dense,
     Conv2D: _conv2d,
     MaxPooling2D: _max_pooling2d,

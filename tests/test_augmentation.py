@@ -1,0 +1,172 @@
+"""Rescaling, RandomFlip, RandomBrightness and RandomContrast: Keras's numbers with the random
+parameters fixed, gradients, training-only randomness from the model's seed, configs and Keras
+files."""
+
+import numpy as np
+import pytest
+
+import tinynn as tn
+from tinynn.errors import ArgumentError, ShapeError
+from tinynn.testing import assert_close, floatx
+
+from .helpers import check_layer
+
+L = tn.layers
+RNG = np.random.default_rng(0)
+IMAGES = RNG.uniform(0, 255, (5, 6, 7, 3)).astype(np.float32)
+
+
+def built(layer, shape=(6, 7, 3)):
+    layer.build(shape, np.random.default_rng(0))
+    return layer
+
+
+# -- Keras's numbers ------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", L.RandomFlip.MODES)
+def test_random_flip_is_keras_with_the_same_flags(keras, mode):
+    flips = np.array([True, False, True, True, False])
+    ours = built(L.RandomFlip(mode)).apply(IMAGES, flips)
+    theirs = keras.layers.RandomFlip(mode).transform_images(
+        IMAGES, {"flips": flips.reshape(-1, 1, 1, 1), "input_shape": IMAGES.shape})
+    np.testing.assert_array_equal(ours, np.asarray(theirs))
+    # Keras's trap, kept: one flag flips both ways at once
+    if mode == "horizontal_and_vertical":
+        np.testing.assert_array_equal(ours[0], IMAGES[0, ::-1, ::-1])
+
+
+@pytest.mark.parametrize("factor, value_range", [(0.3, (0, 255)), ((-0.5, 0.2), (10, 200)),
+                                                 (0.9, (0, 1))])
+def test_random_brightness_is_keras_with_the_same_deltas(keras, factor, value_range):
+    layer = built(L.RandomBrightness(factor, value_range=value_range))
+    deltas = layer.draw(len(IMAGES), np.float32)
+    low, high = value_range
+    assert ((deltas >= layer.factor[0] * (high - low))
+            & (deltas <= layer.factor[1] * (high - low))).all()
+    theirs = keras.layers.RandomBrightness(factor, value_range=value_range).transform_images(
+        IMAGES.copy(), {"rgb_delta": deltas.reshape(-1, 1, 1, 1)})
+    assert_close(layer.apply(IMAGES, deltas), np.asarray(theirs), depth=2)
+    assert list(layer.factor) == list(keras.layers.RandomBrightness(factor).factor)
+
+
+@pytest.mark.parametrize("factor, value_range", [(0.2, (0, 255)), ((0.5, 0.5), (20, 230)),
+                                                 ([0.1, 0.9], (0, 1))])
+def test_random_contrast_is_keras_with_the_same_factors(keras, factor, value_range):
+    layer = built(L.RandomContrast(factor, value_range=value_range))
+    factors = layer.draw(len(IMAGES), np.float32)
+    assert ((factors >= 1 - layer.factor[0]) & (factors <= 1 + layer.factor[1])).all()
+    theirs = keras.layers.RandomContrast(factor, value_range=value_range).transform_images(
+        IMAGES, {"contrast_factor": factors.reshape(-1, 1, 1, 1)})
+    # the per-channel mean over 42 pixels, then a product and a sum, at the pixels' scale
+    # (255) whatever the range clipped to
+    assert_close(layer.apply(IMAGES, factors), np.asarray(theirs), depth=42 + 4, scale=255)
+    # Keras's trap, kept: a single number f means factor (0, f): contrast never lowered
+    assert L.RandomContrast(0.2).factor == (0.0, 0.2) == tuple(
+        keras.layers.RandomContrast(0.2).factor)
+
+
+def test_rescaling_is_keras(keras):
+    ours = built(L.Rescaling(1 / 255, offset=-0.5))
+    assert_close(ours.forward(IMAGES), np.asarray(keras.layers.Rescaling(1 / 255, -0.5)(IMAGES)),
+                 depth=2)
+
+
+# -- gradients, with the draws fixed ----------------------------------------------------------------
+@pytest.mark.parametrize("make, parameters", [
+    (lambda: L.RandomFlip("horizontal"), np.array([True, False, True])),
+    (lambda: L.RandomFlip(), np.array([False, True, True])),
+    (lambda: L.RandomBrightness(0.2, value_range=(-2, 2)), np.array([0.3, -0.2, 0.1])),
+    (lambda: L.RandomContrast((0.4, 0.4), value_range=(-9, 9)), np.array([0.7, 1.3, 1.1])),
+])
+def test_random_layer_gradients_with_fixed_draws(make, parameters, monkeypatch):
+    layer = make()
+    with floatx("float64"):
+        built(layer, (4, 5, 2))
+    monkeypatch.setattr(layer, "draw", lambda n, dtype: parameters[:n].astype(
+        parameters.dtype if parameters.dtype == bool else dtype))
+    x = np.random.default_rng(1).uniform(-1, 1, (3, 4, 5, 2))
+    y = layer.forward(x, training=True)
+    np.testing.assert_array_equal(y, layer.apply(x, parameters))
+    dy = np.random.default_rng(2).standard_normal(y.shape)
+    dx = layer.backward(dy)
+    step = 1e-6
+    numeric = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        shifted = x.copy()
+        shifted[index] += step
+        up = np.sum(layer.apply(shifted, parameters) * dy)
+        shifted[index] -= 2 * step
+        numeric[index] = (up - np.sum(layer.apply(shifted, parameters) * dy)) / (2 * step)
+    np.testing.assert_allclose(dx, numeric, atol=1e-7)
+
+
+def test_rescaling_meets_the_layer_contract():
+    check_layer(L.Rescaling(0.25, offset=3.0), (4, 3), np.random.default_rng(0))
+
+
+# -- randomness in training only, from the model's seed ------------------------------------------
+def augmented_model(seed):
+    model = tn.Sequential([L.Input((6, 7, 3)), L.Rescaling(1 / 255), L.RandomFlip(),
+                           L.RandomContrast(0.3, value_range=(0, 1)),
+                           L.RandomBrightness(0.2, value_range=(0, 1)), L.Flatten(),
+                           L.Dense(3, activation="softmax")], seed=seed)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model
+
+
+def test_augmentation_is_seeded_by_the_model_and_absent_in_inference():
+    y = np.arange(5) % 3
+    first, second, other = augmented_model(1), augmented_model(1), augmented_model(2)
+    for model in (first, second, other):
+        model.fit(IMAGES, y, batch_size=5, epochs=3, verbose=0)
+    np.testing.assert_array_equal(first.parameters, second.parameters)
+    assert not np.array_equal(first.parameters, other.parameters)
+    plain = tn.Sequential([L.Input((6, 7, 3)), L.Rescaling(1 / 255), L.Flatten(),
+                           L.Dense(3, activation="softmax")], seed=1)
+    plain.build()
+    plain.set_weights(first.get_weights())
+    np.testing.assert_array_equal(first.predict(IMAGES, verbose=0),
+                                  plain.predict(IMAGES, verbose=0))
+    for layer in first.layers[1:4]:
+        assert layer.forward(IMAGES, training=False) is IMAGES
+
+
+def test_arguments_are_checked_with_keras_messages():
+    with pytest.raises(ArgumentError, match=r"RandomContrast factor expected a number \(or a "
+                                            r"list of two numbers\) in the range \[0.0, 1.0\], "
+                                            r"got 1.5"):
+        L.RandomContrast(1.5)
+    with pytest.raises(ArgumentError, match=r"RandomBrightness factor expected .*\[-1.0, 1.0\]"):
+        L.RandomBrightness((0.1, 0.2, 0.3))
+    with pytest.raises(ArgumentError, match="RandomFlip mode expected one of"):
+        L.RandomFlip("diagonal")
+    with pytest.raises(ShapeError, match=r"RandomFlip expected images \(N, height, width, "
+                                         r"channels\), got \(N, 5\)"):
+        tn.Sequential([L.Input((5,)), L.RandomFlip()]).build()
+
+
+# -- files -----------------------------------------------------------------------------------------
+def test_configs_round_trip_and_keras_files_load(keras, tmp_path):
+    model = augmented_model(0)
+    model.build()
+    model.save(tmp_path / "m.npz")
+    loaded = tn.models.load_model(tmp_path / "m.npz")
+    assert [layer.get_config() for layer in loaded.layers] == [
+        layer.get_config() for layer in model.layers]
+    theirs = keras.Sequential([keras.Input((6, 7, 3)), keras.layers.Rescaling(1 / 255),
+                               keras.layers.RandomFlip("horizontal", seed=4),
+                               keras.layers.RandomContrast(0.3, value_range=(0, 1)),
+                               keras.layers.RandomBrightness((-0.1, 0.2), value_range=(0, 1)),
+                               keras.layers.Flatten(), keras.layers.Dense(3)])
+    theirs.save(tmp_path / "k.keras")
+    ours = tn.models.load_model(tmp_path / "k.keras")
+    assert [type(layer).__name__ for layer in ours.layers[:4]] == [
+        "Rescaling", "RandomFlip", "RandomContrast", "RandomBrightness"]
+    assert ours.layers[1].mode == "horizontal" and ours.layers[1].seed == 4
+    assert ours.layers[3].factor == (-0.1, 0.2) and ours.layers[3].value_range == (0.0, 1.0)
+    assert_close(ours.predict(IMAGES, verbose=0), np.asarray(theirs.predict(IMAGES, verbose=0)),
+                 depth=6 * 7 * 3 + 4)
+    ours.save(tmp_path / "back.keras")
+    again = keras.saving.load_model(tmp_path / "back.keras")
+    assert [type(layer).__name__ for layer in again.layers[:4]] == [
+        "Rescaling", "RandomFlip", "RandomContrast", "RandomBrightness"]
+    assert tuple(again.layers[2].factor) == (0, 0.3)

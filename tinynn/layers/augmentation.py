@@ -1,0 +1,232 @@
+"""Keras 3's image preprocessing layers without warps: ``Rescaling`` (always on) and the
+random augmentations ``RandomFlip``, ``RandomBrightness`` and ``RandomContrast`` (active only
+in training, the identity in ``predict``/``evaluate``, left out of ONNX exports).
+
+Images are NHWC. Each random layer draws one set of parameters per image from ``self.rng``
+(the model's dropout Generator inside a model, so the same seed gives the same augmented
+batches); tests fix the parameters to compare with Keras's ``transform_images``. Keras's
+traps, kept for parity (docs/keras-parity.md):
+- ``RandomFlip("horizontal_and_vertical")`` (the default) draws ONE flag per image for both
+  flips: an image is flipped both ways or not at all (a 180-degree rotation), never one way.
+- ``RandomContrast(0.2)`` stores ``factor=(0, 0.2)`` and draws contrast factors in [1, 1.2]:
+  it never lowers contrast (give ``(0.2, 0.2)`` for [0.8, 1.2]).
+- ``value_range`` defaults to (0, 255): for images scaled to [0, 1], pass ``(0, 1)`` or
+  nothing is clipped where it should be.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+
+from ..errors import ArgumentError, ShapeError
+from ..validation import choice, non_negative_int
+from .base import Layer, register
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
+        raise ArgumentError(f"{what} expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _factor(factor, bounds: tuple[float, float], what: str) -> tuple[float, float]:
+    """Keras's ``_set_factor``: a pair, sorted; or a number f, as (max(-f, low), f)."""
+    message = (f"{what} factor expected a number (or a list of two numbers) in the range "
+               f"[{bounds[0]}, {bounds[1]}], got {factor!r}")
+    if isinstance(factor, (tuple, list)):
+        if len(factor) != 2:
+            raise ArgumentError(message)
+        low, high = sorted(_number(f, f"{what} factor") for f in factor)
+        if low > bounds[1] or high < bounds[0]:
+            raise ArgumentError(message)
+        return low, high
+    value = _number(factor, f"{what} factor")
+    if not bounds[0] <= value <= bounds[1]:
+        raise ArgumentError(message)
+    return max(-abs(value), bounds[0]), abs(value)
+
+
+def _value_range(value_range, what: str) -> tuple[float, float]:
+    if not isinstance(value_range, (tuple, list)) or len(value_range) != 2:
+        raise ArgumentError(f"{what} value_range expected a pair (low, high), got "
+                            f"{value_range!r}")
+    low, high = (_number(v, f"{what} value_range") for v in value_range)
+    return low, high
+
+
+@register
+class Rescaling(Layer):
+    """``x * scale + offset``, in training and inference alike (e.g. ``Rescaling(1 / 255)``).
+
+    Input shape: (N, ...). Output shape: the same."""
+
+    arguments = ("scale", "offset")
+    keras_name = "Rescaling"
+
+    def __init__(self, scale: float, offset: float = 0.0, name: str | None = None,
+                 input_shape: tuple | None = None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.scale = _number(scale, "Rescaling scale")
+        self.offset = _number(offset, "Rescaling offset")
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        return x * x.dtype.type(self.scale) + x.dtype.type(self.offset)
+
+    def backward(self, dy):
+        return dy * dy.dtype.type(self.scale)
+
+
+class RandomImageLayer(Layer):
+    """Base of the random augmentations: NHWC input, per-image parameters drawn in training
+    (``draw(n, dtype)``), applied by ``apply(x, parameters)`` and differentiated by
+    ``gradient(dy, x, parameters)``; the identity otherwise."""
+
+    uses_training_rng = True
+    keras_fixed = {"data_format": "channels_last"}
+
+    def __init__(self, seed: int | None = None, name: str | None = None,
+                 input_shape: tuple | None = None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.seed = None if seed is None else non_negative_int(seed, f"{type(self).__name__} "
+                                                               "seed")
+        self.rng: np.random.Generator | None = None
+
+    def build(self, input_shape, rng):
+        if len(input_shape) != 3:
+            raise ShapeError(f"{type(self).__name__} expected images (N, height, width, "
+                             f"channels), got (N, {', '.join(map(str, input_shape))})")
+        super().build(input_shape, rng)
+        self.rng = np.random.default_rng(self.seed)
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        if not training:
+            return x
+        parameters = self._parameters(len(x), x.dtype)
+        self._cache["x"], self._cache["parameters"] = x, parameters
+        return self.apply(x, parameters)
+
+    def backward(self, dy):
+        x, parameters = self.pop_cache("x", "parameters")
+        return self.gradient(dy, x, parameters)
+
+    def _parameters(self, n: int, dtype) -> np.ndarray:
+        """This call's per-image parameters; in data-parallel training drawn for the global
+        batch and this shard's rows kept (``Layer.batch_shard``)."""
+        if self.batch_shard is None:
+            return self.draw(n, dtype)
+        global_rows, rows = self.batch_shard
+        return self.draw(global_rows, dtype)[rows]
+
+    def draw(self, n: int, dtype) -> np.ndarray:
+        raise NotImplementedError
+
+    def apply(self, x: np.ndarray, parameters: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def gradient(self, dy, x, parameters) -> np.ndarray:
+        raise NotImplementedError
+
+
+@register
+class RandomFlip(RandomImageLayer):
+    """Flip each image left-right (``"horizontal"``), top-bottom (``"vertical"``) or, by
+    default, both at once with one draw per image (``"horizontal_and_vertical"``, as Keras:
+    module docstring), with probability 1/2 each: a uniform draw u flips when u <= 0.5.
+
+    Input shape: (N, H, W, C). Output shape: the same. Parameters: one flag per image."""
+
+    arguments = ("mode", "seed")
+    keras_name = "RandomFlip"
+    MODES = ("horizontal", "vertical", "horizontal_and_vertical")
+
+    def __init__(self, mode: str = "horizontal_and_vertical", seed: int | None = None,
+                 name: str | None = None, input_shape: tuple | None = None):
+        super().__init__(seed=seed, name=name, input_shape=input_shape)
+        self.mode = choice(mode, "RandomFlip mode", self.MODES)
+
+    def draw(self, n, dtype):
+        return self.rng.random(n, dtype=dtype) <= 0.5
+
+    def apply(self, x, flips):
+        out = x.copy()
+        flipped = x[flips]
+        if self.mode != "vertical":
+            flipped = flipped[:, :, ::-1]
+        if self.mode != "horizontal":
+            flipped = flipped[:, ::-1]
+        out[flips] = flipped
+        return out
+
+    def gradient(self, dy, x, flips):
+        return self.apply(dy, flips)  # a flip is its own inverse
+
+
+@register
+class RandomBrightness(RandomImageLayer):
+    """Add ``delta * (high - low)`` to every pixel of an image, delta uniform in ``factor``
+    (a number f: [-f, f]; a pair: as given; within [-1, 1]), then clip to ``value_range``.
+
+    Input shape: (N, H, W, C). Output shape: the same. Parameters: one delta per image."""
+
+    arguments = ("factor", "value_range", "seed")
+    keras_name = "RandomBrightness"
+
+    def __init__(self, factor, value_range=(0, 255), seed: int | None = None,
+                 name: str | None = None, input_shape: tuple | None = None):
+        super().__init__(seed=seed, name=name, input_shape=input_shape)
+        self.factor = _factor(factor, (-1.0, 1.0), "RandomBrightness")
+        self.value_range = tuple(sorted(_value_range(value_range, "RandomBrightness")))
+
+    def draw(self, n, dtype):
+        low, high = self.value_range
+        deltas = self.rng.uniform(self.factor[0], self.factor[1], n) * (high - low)
+        return deltas.astype(dtype)
+
+    def apply(self, x, deltas):
+        low, high = (x.dtype.type(v) for v in self.value_range)
+        return np.clip(x + deltas[:, None, None, None], low, high)
+
+    def gradient(self, dy, x, deltas):
+        shifted = x + deltas[:, None, None, None]
+        low, high = self.value_range
+        return np.where((shifted >= low) & (shifted <= high), dy, dy.dtype.type(0))
+
+
+@register
+class RandomContrast(RandomImageLayer):
+    """Scale each image's deviations from its per-channel mean by c, uniform in
+    [1 - factor[0], 1 + factor[1]] (a number f gives ``factor=(0, f)``, as Keras: module
+    docstring), then clip to ``value_range``.
+
+    Input shape: (N, H, W, C). Output shape: the same. Parameters: one c per image."""
+
+    arguments = ("factor", "value_range", "seed")
+    keras_name = "RandomContrast"
+
+    def __init__(self, factor, value_range=(0, 255), seed: int | None = None,
+                 name: str | None = None, input_shape: tuple | None = None):
+        super().__init__(seed=seed, name=name, input_shape=input_shape)
+        self.factor = _factor(factor, (0.0, 1.0), "RandomContrast")
+        self.value_range = _value_range(value_range, "RandomContrast")
+
+    def draw(self, n, dtype):
+        return self.rng.uniform(1 - self.factor[0], 1 + self.factor[1], n).astype(dtype)
+
+    def _contrasted(self, x, factors):
+        mean = x.mean(axis=(1, 2), keepdims=True)
+        return (x - mean) * factors[:, None, None, None] + mean
+
+    def apply(self, x, factors):
+        low, high = (x.dtype.type(v) for v in self.value_range)
+        return np.clip(self._contrasted(x, factors), low, high)
+
+    def gradient(self, dy, x, factors):
+        z = self._contrasted(x, factors)
+        low, high = self.value_range
+        dz = np.where((z >= low) & (z <= high), dy, dy.dtype.type(0))
+        c = factors[:, None, None, None]
+        return dz * c + dz.mean(axis=(1, 2), keepdims=True) * (1 - c)

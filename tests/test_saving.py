@@ -109,7 +109,8 @@ def test_save_load_model_round_trip_restores_everything(tmp_path, optimizer):
 
 def test_round_trip_covers_every_serializable_layer_type(tmp_path):
     image = tn.Input((6, 6, 2))
-    h = L.Conv2D(3, 3, padding="same", activation="relu")(image)
+    h = L.RandomFlip()(L.RandomContrast(0.1)(L.RandomBrightness(0.1)(L.Rescaling(2.0)(image))))
+    h = L.Conv2D(3, 3, padding="same", activation="relu")(h)
     h = L.MaxPooling2D()(L.AveragePooling2D(3, strides=1, padding="same")(
         L.BatchNormalization(momentum=0.5)(h)))
     h = L.ZeroPadding2D(1)(L.GlobalAveragePooling2D(keepdims=True)(h))  # (3, 3, 3)

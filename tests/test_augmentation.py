@@ -70,7 +70,7 @@ def test_rescaling_is_keras(keras):
                  depth=2)
 
 
-# -- gradients, with the draws fixed ----------------------------------------------------------------
+# -- gradients, with the draws fixed ---------------------------------------------------------------
 @pytest.mark.parametrize("make, parameters", [
     (lambda: L.RandomFlip("horizontal"), np.array([True, False, True])),
     (lambda: L.RandomFlip(), np.array([False, True, True])),

@@ -105,21 +105,13 @@ class RandomImageLayer(Layer):
         self.check_input(x)
         if not training:
             return x
-        parameters = self._parameters(len(x), x.dtype)
+        parameters = self.draw_for_batch(len(x), lambda rows: self.draw(rows, x.dtype))
         self._cache["x"], self._cache["parameters"] = x, parameters
         return self.apply(x, parameters)
 
     def backward(self, dy):
         x, parameters = self.pop_cache("x", "parameters")
         return self.gradient(dy, x, parameters)
-
-    def _parameters(self, n: int, dtype) -> np.ndarray:
-        """This call's per-image parameters; in data-parallel training drawn for the global
-        batch and this shard's rows kept (``Layer.batch_shard``)."""
-        if self.batch_shard is None:
-            return self.draw(n, dtype)
-        global_rows, rows = self.batch_shard
-        return self.draw(global_rows, dtype)[rows]
 
     def draw(self, n: int, dtype) -> np.ndarray:
         raise NotImplementedError

@@ -244,6 +244,19 @@ class Layer:
         """Short description used in error messages, e.g. ``Dense 'dense' (units=10)``."""
         return f"{type(self).__name__} {self.name!r}"
 
+    def draw_for_batch(self, n: int, draw):
+        """``draw(n)`` (random numbers for this call's n samples); in data-parallel training
+        (``batch_shard``) drawn for the whole global batch and this shard's rows kept, so the
+        samples get the numbers one process would give them."""
+        if self.batch_shard is None:
+            return draw(n)
+        global_rows, rows = self.batch_shard
+        if rows.stop - rows.start != n:
+            raise ShapeError(f"{self.describe()} expected {rows.stop - rows.start} rows (rows "
+                             f"{rows.start}:{rows.stop} of a global batch of {global_rows}), "
+                             f"got {n}")
+        return draw(global_rows)[rows]
+
     def pop_cache(self, *keys: str) -> tuple:
         """Return and release cached forward values; error if forward(training=True) was not run."""
         cache = self._cache

@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from ..errors import ShapeError
 from ..validation import non_negative_int, real_in_range
 from .base import Layer, register
 
@@ -48,15 +47,9 @@ class Dropout(Layer):
         return x
 
     def _uniform(self, x):
-        """Uniform [0, 1) numbers shaped like ``x``: this shard's rows of the global batch's."""
-        if self.batch_shard is None:
-            return self.rng.random(x.shape, dtype=x.dtype)
-        global_rows, rows = self.batch_shard
-        if rows.stop - rows.start != len(x):
-            raise ShapeError(f"{self.describe()} expected {rows.stop - rows.start} rows (rows "
-                             f"{rows.start}:{rows.stop} of a global batch of {global_rows}), "
-                             f"got {len(x)}")
-        return self.rng.random((global_rows, *x.shape[1:]), dtype=x.dtype)[rows]
+        """Uniform [0, 1) numbers shaped like ``x`` (``Layer.draw_for_batch``)."""
+        return self.draw_for_batch(len(x), lambda rows: self.rng.random(
+            (rows, *x.shape[1:]), dtype=x.dtype))
 
     def backward(self, dy):
         (mask,) = self.pop_cache("mask")

@@ -4,9 +4,13 @@ files."""
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinynn as tn
 from tinynn.errors import ArgumentError, ShapeError
+from tinynn.layers.augmentation import rotation_matrices, translation_matrices
+from tinynn.ops import numba_kernels, reference
 from tinynn.testing import assert_close, floatx
 
 from .helpers import check_layer
@@ -70,19 +74,86 @@ def test_rescaling_is_keras(keras):
                  depth=2)
 
 
+# -- warps: TensorFlow's sampling ---------------------------------------------------------------
+@pytest.mark.skipif(numba_kernels is None, reason="numba is not importable")
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 7), st.integers(1, 8),
+                       st.integers(1, 3)),
+       mode=st.sampled_from(reference.FILL_MODES), nearest=st.booleans(),
+       shift=st.tuples(st.floats(-12, 12), st.floats(-12, 12)), angle=st.floats(-4, 4),
+       seed=st.integers(0, 2**32 - 1))
+def test_warp_kernels_sample_as_tensorflow(keras, shape, mode, nearest, shift, angle, seed):
+    """Both twins against keras.ops.image.affine_transform (TensorFlow's
+    ImageProjectiveTransformV3) for translations and rotations, every fill mode and both
+    interpolations; and the backward of each is the adjoint of its forward."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 1, shape).astype(np.float32)
+    n, height, width = shape[:3]
+    transforms = np.concatenate([
+        translation_matrices(np.full(n, shift[0]), np.full(n, shift[1])),
+        rotation_matrices(np.full(n, angle), height, width)]).astype(np.float32)
+    images = np.concatenate([images, images])
+    theirs = np.asarray(keras.ops.image.affine_transform(
+        images, np.pad(transforms, ((0, 0), (0, 2))), interpolation="nearest" if nearest
+        else "bilinear", fill_mode=mode, fill_value=0.25))
+    dy = rng.standard_normal(images.shape).astype(np.float32)
+    for kernels in (reference, numba_kernels):
+        got = kernels.affine_warp(images, transforms, nearest, reference.FILL_MODES.index(mode),
+                                  0.25)
+        assert_close(got, theirs, depth=8)  # a blend of four reads with product weights
+        dx = kernels.affine_warp_backward(dy, transforms, nearest,
+                                          reference.FILL_MODES.index(mode))
+        unfilled = kernels.affine_warp(images, transforms, nearest,
+                                       reference.FILL_MODES.index(mode), 0.0)
+        total = float(np.sum(unfilled.astype(np.float64) * dy))
+        assert total == pytest.approx(float(np.sum(images.astype(np.float64) * dx)),
+                                      abs=1e-4 * (1 + float(np.abs(dy).sum())))
+
+
+def test_translation_and_rotation_are_keras_with_the_same_draws(keras):
+    translation = built(L.RandomTranslation(0.2, (-0.3, 0.1), fill_mode="wrap"))
+    transforms = translation.draw(len(IMAGES), np.float32)
+    rows, columns = -transforms[:, 5], -transforms[:, 2]
+    theirs = keras.layers.RandomTranslation(0.2, (-0.3, 0.1), fill_mode="wrap").transform_images(
+        IMAGES, {"translations": np.stack([columns, rows], axis=1)})
+    assert_close(translation.apply(IMAGES, transforms), np.asarray(theirs), depth=8, scale=255)
+    assert (np.abs(rows) <= 0.2 * 6).all() and (columns >= -0.3 * 7).all()
+    rotation = built(L.RandomRotation(0.1, fill_mode="constant", fill_value=7.0,
+                                      interpolation="nearest"))
+    matrices = rotation.draw(len(IMAGES), np.float32)
+    angles = np.arctan2(matrices[:, 3], matrices[:, 0])
+    assert (np.abs(angles) <= 0.1 * 2 * np.pi + 1e-6).all()
+    keras_layer = keras.layers.RandomRotation(0.1, fill_mode="constant", fill_value=7.0,
+                                              interpolation="nearest")
+    expected = np.asarray(keras_layer._compute_affine_matrix(
+        center_x=0.5, center_y=0.5, angle=np.rad2deg(angles).astype(np.float32),
+        translate_x=np.zeros(5, np.float32), translate_y=np.zeros(5, np.float32),
+        scale=np.ones(5, np.float32), shear_x=np.zeros(5, np.float32),
+        shear_y=np.zeros(5, np.float32), height=6, width=7))
+    assert_close(matrices, expected[:, :6], depth=8, scale=7)
+    theirs = keras_layer.transform_images(IMAGES, {"rotation_matrix": np.pad(matrices,
+                                                                              ((0, 0), (0, 2)))})
+    np.testing.assert_array_equal(rotation.apply(IMAGES, matrices), np.asarray(theirs))
+
+
 # -- gradients, with the draws fixed ---------------------------------------------------------------
 @pytest.mark.parametrize("make, parameters", [
     (lambda: L.RandomFlip("horizontal"), np.array([True, False, True])),
     (lambda: L.RandomFlip(), np.array([False, True, True])),
     (lambda: L.RandomBrightness(0.2, value_range=(-2, 2)), np.array([0.3, -0.2, 0.1])),
     (lambda: L.RandomContrast((0.4, 0.4), value_range=(-9, 9)), np.array([0.7, 1.3, 1.1])),
+    (lambda: L.RandomTranslation(0.5, 0.5, fill_mode="constant", fill_value=0.3),
+     translation_matrices(np.array([0.4, -1.3, 2.2]), np.array([1.7, 0.2, -0.6]))),
+    (lambda: L.RandomRotation(0.5, fill_mode="reflect"),
+     rotation_matrices(np.array([0.3, -1.1, 2.9]), 4, 5).astype(np.float32)),
+    (lambda: L.RandomTranslation(0.5, 0.5, fill_mode="wrap", interpolation="nearest"),
+     translation_matrices(np.array([0.4, -1.3, 2.2]), np.array([1.7, 0.2, -0.6]))),
 ])
 def test_random_layer_gradients_with_fixed_draws(make, parameters, monkeypatch):
     layer = make()
     with floatx("float64"):
         built(layer, (4, 5, 2))
     monkeypatch.setattr(layer, "draw", lambda n, dtype: parameters[:n].astype(
-        parameters.dtype if parameters.dtype == bool else dtype))
+        parameters.dtype if parameters.dtype == bool or parameters.ndim > 1 else dtype))
     x = np.random.default_rng(1).uniform(-1, 1, (3, 4, 5, 2))
     y = layer.forward(x, training=True)
     np.testing.assert_array_equal(y, layer.apply(x, parameters))
@@ -153,20 +224,26 @@ def test_configs_round_trip_and_keras_files_load(keras, tmp_path):
     assert [layer.get_config() for layer in loaded.layers] == [
         layer.get_config() for layer in model.layers]
     theirs = keras.Sequential([keras.Input((6, 7, 3)), keras.layers.Rescaling(1 / 255),
+                               keras.layers.RandomTranslation(0.1, (-0.2, 0.2),
+                                                              fill_mode="nearest"),
+                               keras.layers.RandomRotation(0.05, interpolation="nearest"),
                                keras.layers.RandomFlip("horizontal", seed=4),
                                keras.layers.RandomContrast(0.3, value_range=(0, 1)),
                                keras.layers.RandomBrightness((-0.1, 0.2), value_range=(0, 1)),
                                keras.layers.Flatten(), keras.layers.Dense(3)])
     theirs.save(tmp_path / "k.keras")
     ours = tn.models.load_model(tmp_path / "k.keras")
-    assert [type(layer).__name__ for layer in ours.layers[:4]] == [
-        "Rescaling", "RandomFlip", "RandomContrast", "RandomBrightness"]
-    assert ours.layers[1].mode == "horizontal" and ours.layers[1].seed == 4
-    assert ours.layers[3].factor == (-0.1, 0.2) and ours.layers[3].value_range == (0.0, 1.0)
+    names = ["Rescaling", "RandomTranslation", "RandomRotation", "RandomFlip", "RandomContrast",
+             "RandomBrightness"]
+    assert [type(layer).__name__ for layer in ours.layers[:6]] == names
+    assert ours.layers[1].width_range == (-0.2, 0.2) and ours.layers[1].fill_mode == "nearest"
+    assert ours.layers[2].factor == (-0.05, 0.05) and ours.layers[2].interpolation == "nearest"
+    assert ours.layers[3].mode == "horizontal" and ours.layers[3].seed == 4
+    assert ours.layers[5].factor == (-0.1, 0.2) and ours.layers[5].value_range == (0.0, 1.0)
     assert_close(ours.predict(IMAGES, verbose=0), np.asarray(theirs.predict(IMAGES, verbose=0)),
                  depth=6 * 7 * 3 + 4)
     ours.save(tmp_path / "back.keras")
     again = keras.saving.load_model(tmp_path / "back.keras")
-    assert [type(layer).__name__ for layer in again.layers[:4]] == [
-        "Rescaling", "RandomFlip", "RandomContrast", "RandomBrightness"]
-    assert tuple(again.layers[2].factor) == (0, 0.3)
+    assert [type(layer).__name__ for layer in again.layers[:6]] == names
+    assert tuple(again.layers[4].factor) == (0, 0.3)
+    assert again.layers[1].width_lower == -0.2 and list(again.layers[2].factor) == [-0.05, 0.05]

@@ -254,3 +254,16 @@ def test_conv_passes_times_tinynn_and_tabulates_gflops_and_ratios():
     assert all(line.endswith("| 2.00 |") for line in lines[2:])
     h, w, c, f, k = conv_passes.SHAPES["CNN conv2 (5x5, 32 -> 64, 14x14)"]
     assert conv_passes.flops(32, (h, w, c, f, k)) == 2 * 32 * 14 * 14 * 25 * 32 * 64
+
+
+def test_augmentation_benchmark_times_tinynn_and_tabulates_the_share_of_a_step():
+    from benchmarks import augmentation
+    found = augmentation.time_tinynn(batch=2, repeat=1)
+    assert set(found) == {"augmentation forward", "augmentation forward + backward", "CNN step"}
+    assert all(value > 0 for value in found.values())
+    lines = augmentation.table({"tinynn": {"augmentation forward": 1.0,
+                                           "augmentation forward + backward": 3.0,
+                                           "CNN step": 20.0},
+                                "keras": {"status": "skipped", "reason": "no"}})
+    assert lines[2] == "| tinynn | 1.00 | 5.0% | 3.00 | 20.00 |"
+    assert lines[3] == "| keras | skipped: no | | | |"

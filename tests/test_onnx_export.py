@@ -88,6 +88,8 @@ def images_out() -> tn.Sequential:
         L.RandomFlip(),  # the augmentations: the identity in inference, left out of the graph
         L.RandomContrast(0.2),
         L.RandomBrightness(0.1),
+        L.RandomTranslation(0.1, 0.1),
+        L.RandomRotation(0.1),
         L.BatchNormalization(axis=2),
         L.Activation("softmax"),
         L.Activation("gelu"),

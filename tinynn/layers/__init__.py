@@ -1,8 +1,8 @@
 """Layers: ``Input``, ``Flatten``, ``Dense``, ``Activation``, ``Conv2D``, ``MaxPooling2D``
 (alias ``MaxPool2D``), ``AveragePooling2D`` (alias ``AvgPool2D``), ``GlobalAveragePooling2D``
 (alias ``GlobalAvgPool2D``), ``Dropout``, ``BatchNormalization``, the merge layers, ``Reshape``,
-``ZeroPadding2D``, ``Rescaling`` and the augmentations ``RandomFlip``, ``RandomBrightness`` and
-``RandomContrast``.
+``ZeroPadding2D``, ``Rescaling`` and the augmentations ``RandomFlip``, ``RandomBrightness``,
+``RandomContrast``, ``RandomTranslation`` and ``RandomRotation``.
 
 The registry: importing a layer's module registers its class (``@register``), and saved files
 name classes through ``REGISTRY`` only (never by importing a name). A new layer is one module
@@ -10,7 +10,14 @@ here, imported below.
 """
 
 from .activations import Activation
-from .augmentation import RandomBrightness, RandomContrast, RandomFlip, Rescaling
+from .augmentation import (
+    RandomBrightness,
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    Rescaling,
+)
 from .average_pooling2d import AveragePooling2D, AvgPool2D
 from .base import REGISTRY, Layer, register
 from .conv import Conv2D
@@ -41,6 +48,7 @@ __all__ = ["REGISTRY", "Activation", "Add", "Average", "AveragePooling2D", "AvgP
            "BatchNormalization", "Concatenate", "Conv2D", "Dense", "Dropout", "Flatten",
            "GlobalAveragePooling2D", "GlobalAvgPool2D", "Input", "InputLayer", "Layer",
            "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "RandomBrightness",
-           "RandomContrast", "RandomFlip", "Rescaling", "Reshape", "Subtract",
+           "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "Rescaling",
+           "Reshape", "Subtract",
            "ZeroPadding2D", "add", "average", "concatenate", "maximum", "minimum", "multiply",
            "register", "subtract"]

@@ -1,6 +1,9 @@
-"""Keras 3's image preprocessing layers without warps: ``Rescaling`` (always on) and the
-random augmentations ``RandomFlip``, ``RandomBrightness`` and ``RandomContrast`` (active only
-in training, the identity in ``predict``/``evaluate``, left out of ONNX exports).
+"""Keras 3's image preprocessing layers: ``Rescaling`` (always on) and the random augmentations
+``RandomFlip``, ``RandomBrightness``, ``RandomContrast``, ``RandomTranslation`` and
+``RandomRotation`` (active only in training, the identity in ``predict``/``evaluate``, left out
+of ONNX exports). The two warps run ``ops.affine_warp`` (numba, NumPy twin), TensorFlow's
+sampling exactly: fill modes "reflect" (Keras's default), "wrap", "constant" and "nearest",
+"bilinear" or "nearest" interpolation.
 
 Images are NHWC. Each random layer draws one set of parameters per image from ``self.rng``
 (the model's dropout Generator inside a model, so the same seed gives the same augmented
@@ -20,7 +23,9 @@ from numbers import Real
 
 import numpy as np
 
+from .. import ops
 from ..errors import ArgumentError, ShapeError
+from ..ops.reference import FILL_MODES
 from ..validation import choice, non_negative_int
 from .base import Layer, register
 
@@ -222,3 +227,106 @@ class RandomContrast(RandomImageLayer):
         dz = np.where((z >= low) & (z <= high), dy, dy.dtype.type(0))
         c = factors[:, None, None, None]
         return dz * c + dz.mean(axis=(1, 2), keepdims=True) * (1 - c)
+
+
+class RandomWarp(RandomImageLayer):
+    """Base of the warps: per-image transforms ``(a0, a1, a2, b0, b1, b2)`` in float32
+    (``transforms(n, height, width)``: output pixel (y, x) samples the input at row
+    b0 x + b1 y + b2, column a0 x + a1 y + a2), applied by ``ops.affine_warp``."""
+
+    INTERPOLATIONS = ("bilinear", "nearest")
+
+    def __init__(self, fill_mode: str, interpolation: str, seed: int | None, fill_value: float,
+                 name: str | None, input_shape: tuple | None):
+        super().__init__(seed=seed, name=name, input_shape=input_shape)
+        kind = type(self).__name__
+        self.fill_mode = choice(fill_mode, f"{kind} fill_mode", FILL_MODES)
+        self.interpolation = choice(interpolation, f"{kind} interpolation", self.INTERPOLATIONS)
+        self.fill_value = _number(fill_value, f"{kind} fill_value")
+
+    def draw(self, n, dtype):
+        return self.transforms(n, *self.input_shape[:2]).astype(np.float32)
+
+    def transforms(self, n: int, height: int, width: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _warp_arguments(self) -> tuple:
+        return self.interpolation == "nearest", FILL_MODES.index(self.fill_mode)
+
+    def apply(self, x, transforms):
+        return ops.affine_warp(x, transforms, *self._warp_arguments(), self.fill_value)
+
+    def gradient(self, dy, x, transforms):
+        return ops.affine_warp_backward(dy, transforms, *self._warp_arguments())
+
+
+@register
+class RandomTranslation(RandomWarp):
+    """Shift each image by dy = u * height rows and dx = v * width columns, u uniform in
+    ``height_factor`` and v in ``width_factor`` (a number f: [-f, f]; a pair: as given; within
+    [-1, 1]; positive moves the content down and right); the uncovered pixels by ``fill_mode``.
+
+    Input shape: (N, H, W, C). Output shape: the same. Parameters: one transform per image."""
+
+    arguments = ("height_factor", "width_factor", "fill_mode", "interpolation", "seed",
+                 "fill_value")
+    keras_name = "RandomTranslation"
+
+    def __init__(self, height_factor, width_factor, fill_mode: str = "reflect",
+                 interpolation: str = "bilinear", seed: int | None = None,
+                 fill_value: float = 0.0, name: str | None = None,
+                 input_shape: tuple | None = None):
+        super().__init__(fill_mode, interpolation, seed, fill_value, name, input_shape)
+        self.height_factor, self.width_factor = height_factor, width_factor  # as Keras keeps them
+        self.height_range = _translation(height_factor, "RandomTranslation height_factor")
+        self.width_range = _translation(width_factor, "RandomTranslation width_factor")
+
+    def transforms(self, n, height, width):
+        rows = self.rng.uniform(*self.height_range, n) * height
+        columns = self.rng.uniform(*self.width_range, n) * width
+        return translation_matrices(rows, columns)
+
+
+def _translation(factor, what: str) -> tuple[float, float]:
+    """Keras's translation factor: a pair, sorted; a number f as (-|f|, |f|); all in [-1, 1]."""
+    low, high = _factor(factor, (-1.0, 1.0), what.split()[0])
+    if isinstance(factor, (tuple, list)):
+        return low, high
+    return -abs(high), abs(high)
+
+
+def translation_matrices(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """(N, 6) transforms shifting images by ``rows`` down and ``columns`` right."""
+    ones, zeros = np.ones_like(rows), np.zeros_like(rows)
+    return np.stack([ones, zeros, -columns, zeros, ones, -rows], axis=1)
+
+
+@register
+class RandomRotation(RandomWarp):
+    """Rotate each image about its center by an angle uniform in ``factor`` turns (a number f:
+    [-f, f] times 360 degrees; a pair: as given; positive is counter-clockwise); the uncovered
+    pixels by ``fill_mode``.
+
+    Input shape: (N, H, W, C). Output shape: the same. Parameters: one transform per image."""
+
+    arguments = ("factor", "fill_mode", "interpolation", "seed", "fill_value")
+    keras_name = "RandomRotation"
+
+    def __init__(self, factor, fill_mode: str = "reflect", interpolation: str = "bilinear",
+                 seed: int | None = None, fill_value: float = 0.0, name: str | None = None,
+                 input_shape: tuple | None = None):
+        super().__init__(fill_mode, interpolation, seed, fill_value, name, input_shape)
+        self.factor = _factor(factor, (-1.0, 1.0), "RandomRotation")
+
+    def transforms(self, n, height, width):
+        degrees = self.rng.uniform(self.factor[0] * 360.0, self.factor[1] * 360.0, n)
+        return rotation_matrices(np.deg2rad(degrees), height, width)
+
+
+def rotation_matrices(angles: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(N, 6) transforms rotating (height, width) images by ``angles`` (radians) about their
+    center ((width - 1) / 2, (height - 1) / 2), as Keras's ``_compute_affine_matrix``."""
+    cos, sin = np.cos(angles), np.sin(angles)
+    cx, cy = 0.5 * (width - 1), 0.5 * (height - 1)
+    a0, a1, b0, b1 = cos, -sin, sin, cos
+    return np.stack([a0, a1, cx - cx * a0 - cy * a1, b0, b1, cy - cx * b0 - cy * b1], axis=1)

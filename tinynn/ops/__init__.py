@@ -41,7 +41,7 @@ KERNELS = ("sgd_update", "adam_update", "adamw_update", "rmsprop_update", "all_f
            "winograd_output_transform", "winograd_output_transform_backward",
            "gelu", "gelu_backward",
            "batchnorm_moments", "batchnorm_scale_shift", "batchnorm_backward_sums",
-           "batchnorm_input_gradient")
+           "batchnorm_input_gradient", "affine_warp", "affine_warp_backward")
 NUMBA_FASTER = frozenset(KERNELS)
 
 

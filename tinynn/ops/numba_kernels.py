@@ -716,3 +716,122 @@ def batchnorm_input_gradient(dy, x, mean, scale, dy_mean, slope):
         span = slice(block * rows, (block + 1) * rows)
         _input_gradient_rows(dy[span], x[span], mean, scale, dy_mean, slope, out[span])
     return out
+
+
+# -- affine warps (see reference.py for the semantics) ------------------------------------------
+@njit(cache=True, inline="always")
+def _mapped(c, length, mode):
+    if mode == 0:
+        return c
+    if length <= 1:
+        return c - c
+    top = np.float32(length - 1)
+    if mode == 2:
+        size2 = np.float32(2 * length)
+        if c < 0:
+            if c < -size2:
+                c = size2 * np.float32(np.trunc(-c / size2)) + c
+            c = c + size2 if c < -length else -c - np.float32(1)
+        elif c > top:
+            c = c - size2 * np.float32(np.trunc(c / size2))
+            if c >= length:
+                c = size2 - c - np.float32(1)
+    elif mode == 3:
+        period = np.float32(length)
+        if c < 0:
+            c = c + period * (np.float32(np.trunc(-c / top)) + np.float32(1))
+        elif c > top:
+            c = c - period * np.float32(np.trunc(c / top))
+    return min(max(c, np.float32(0)), top)
+
+
+@njit(cache=True, inline="always")
+def _inside(r, c, H, W):
+    return 0 <= r < H and 0 <= c < W
+
+
+@njit(cache=True, inline="always")
+def _scatter_source(dx, r, c, weight, dy):
+    H, W = dx.shape[0], dx.shape[1]
+    if 0 <= r < H and 0 <= c < W:
+        for k in range(dy.size):
+            dx[r, c, k] += weight * dy[k]
+
+
+@njit(cache=True, inline="always")
+def _coordinates(transform, y, x, W, H, mode):
+    fx, fy = np.float32(x), np.float32(y)
+    column = np.float32(transform[0]) * fx + np.float32(transform[1]) * fy + \
+        np.float32(transform[2])
+    row = np.float32(transform[3]) * fx + np.float32(transform[4]) * fy + \
+        np.float32(transform[5])
+    return _mapped(row, H, mode), _mapped(column, W, mode)
+
+
+@njit(cache=True, inline="always")
+def _round_half_away(c):
+    return np.int64(np.sign(c) * np.floor(abs(c) + np.float32(0.5)))
+
+
+@njit(cache=True)
+def _warp_image(image, transform, nearest, mode, fill, out):
+    H, W, C = image.shape
+    one = np.float32(1)
+    for y in range(H):
+        for x in range(W):
+            row, column = _coordinates(transform, y, x, W, H, mode)
+            if nearest:
+                r, c = _round_half_away(row), _round_half_away(column)
+                inside = _inside(r, c, H, W)
+                for k in range(C):
+                    out[y, x, k] = image[r, c, k] if inside else fill
+                continue
+            r0, c0 = np.floor(row), np.floor(column)
+            dr, dc = row - r0, column - c0
+            r, c = np.int64(r0), np.int64(c0)
+            w00, w01 = (one - dr) * (one - dc), (one - dr) * dc
+            w10, w11 = dr * (one - dc), dr * dc
+            in00, in01 = _inside(r, c, H, W), _inside(r, c + 1, H, W)
+            in10, in11 = _inside(r + 1, c, H, W), _inside(r + 1, c + 1, H, W)
+            for k in range(C):
+                total = w00 * (image[r, c, k] if in00 else fill)
+                total += w01 * (image[r, c + 1, k] if in01 else fill)
+                total += w10 * (image[r + 1, c, k] if in10 else fill)
+                out[y, x, k] = total + w11 * (image[r + 1, c + 1, k] if in11 else fill)
+
+
+@parallel_kernel
+def affine_warp(images, transforms, nearest, mode, fill):
+    out = np.empty_like(images)
+    fill = images.dtype.type(fill)
+    for n in prange(images.shape[0]):
+        _warp_image(images[n], transforms[n], nearest, mode, fill, out[n])
+    return out
+
+
+@njit(cache=True)
+def _warp_image_backward(dy, transform, nearest, mode, dx):
+    H, W = dy.shape[0], dy.shape[1]
+    one = np.float32(1)
+    for y in range(H):
+        for x in range(W):
+            row, column = _coordinates(transform, y, x, W, H, mode)
+            if nearest:
+                _scatter_source(dx, _round_half_away(row), _round_half_away(column), one,
+                                dy[y, x])
+                continue
+            r0, c0 = np.floor(row), np.floor(column)
+            dr, dc = row - r0, column - c0
+            r, c = np.int64(r0), np.int64(c0)
+            _scatter_source(dx, r, c, (one - dr) * (one - dc), dy[y, x])
+            _scatter_source(dx, r, c + 1, (one - dr) * dc, dy[y, x])
+            _scatter_source(dx, r + 1, c, dr * (one - dc), dy[y, x])
+            _scatter_source(dx, r + 1, c + 1, dr * dc, dy[y, x])
+
+
+@parallel_kernel
+def affine_warp_backward(dy, transforms, nearest, mode):
+    dx = np.zeros_like(dy)
+    for n in prange(dy.shape[0]):
+        _warp_image_backward(dy[n], transforms[n], nearest, mode, dx[n])
+    return dx

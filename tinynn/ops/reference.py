@@ -401,3 +401,87 @@ def batchnorm_input_gradient(dy, x, mean, scale, dy_mean, slope):
     """dx = scale * (dy - dy_mean - (x - mean) * slope) per channel: dy and x (M, C), the rest
     (C,). Returns a new (M, C)."""
     return scale * (dy - dy_mean - (x - mean) * slope)
+
+
+# -- affine warps (NHWC; TensorFlow's ImageProjectiveTransform semantics) -----------------------
+# Output pixel (y, x) of image n samples the input at (b0 x + b1 y + b2, a0 x + a1 y + a2)
+# (row, column), from ``transforms[n] = (a0, a1, a2, b0, b1, b2)``, computed in float32. Each
+# coordinate is first mapped by the fill mode (FILL_MODES): "constant" leaves it (reads outside
+# the image give ``fill``), "nearest" clamps it, "reflect" mirrors it about the edges
+# (d c b a | a b c d | d c b a), "wrap" repeats the image; then "nearest" interpolation reads
+# the pixel at the coordinate rounded half away from zero, "bilinear" blends the four around it.
+FILL_MODES = ("constant", "nearest", "reflect", "wrap")
+
+
+def _mapped(c, length: int, mode: int):
+    """Coordinates ``c`` (float32 array) mapped into [0, length - 1] by fill mode ``mode``."""
+    if mode == 0:
+        return c
+    if length <= 1:
+        return np.zeros_like(c)
+    top = np.float32(length - 1)
+    if mode == 2:
+        size2 = np.float32(2 * length)
+        below = np.where(c < -size2, size2 * np.trunc(-c / size2) + c, c)
+        below = np.where(below < -length, below + size2, -below - 1)
+        above = c - size2 * np.trunc(c / size2)
+        above = np.where(above >= length, size2 - above - 1, above)
+        c = np.where(c < 0, below, np.where(c > top, above, c))
+    elif mode == 3:
+        period = np.float32(length)
+        below = c + period * (np.trunc(-c / top) + 1)
+        above = c - period * np.trunc(c / top)
+        c = np.where(c < 0, below, np.where(c > top, above, c))
+    return np.clip(c, np.float32(0), top).astype(np.float32)
+
+
+def _sources(transform, H: int, W: int, nearest: bool, mode: int):
+    """For every output pixel, its source pixels and weights: a list of (rows, columns,
+    weights), each (H, W); rows or columns outside the image are to be read as ``fill``."""
+    a0, a1, a2, b0, b1, b2 = (np.float32(v) for v in transform[:6])
+    y, x = np.meshgrid(np.arange(H, dtype=np.float32), np.arange(W, dtype=np.float32),
+                       indexing="ij")
+    columns = _mapped(a0 * x + a1 * y + a2, W, mode)
+    rows = _mapped(b0 * x + b1 * y + b2, H, mode)
+    if nearest:
+        return [(_round_half_away(rows), _round_half_away(columns), None)]
+    r0, c0 = np.floor(rows), np.floor(columns)
+    dr, dc = rows - r0, columns - c0
+    one = np.float32(1)
+    r0, c0 = r0.astype(np.int64), c0.astype(np.int64)
+    return [(r0, c0, (one - dr) * (one - dc)), (r0, c0 + 1, (one - dr) * dc),
+            (r0 + 1, c0, dr * (one - dc)), (r0 + 1, c0 + 1, dr * dc)]
+
+
+def _round_half_away(c):
+    return (np.sign(c) * np.floor(np.abs(c) + np.float32(0.5))).astype(np.int64)
+
+
+def affine_warp(images, transforms, nearest: bool, mode: int, fill):
+    """Warp each image by its transform (section comment). Input shapes: images (N, H, W, C),
+    transforms (N, 6+). ``mode``: an index of FILL_MODES. Output: a new (N, H, W, C) array."""
+    N, H, W, C = images.shape
+    out = np.empty_like(images)
+    for n in range(N):
+        total = np.zeros((H, W, C), images.dtype)
+        for rows, columns, weights in _sources(transforms[n], H, W, nearest, mode):
+            inside = (rows >= 0) & (rows < H) & (columns >= 0) & (columns < W)
+            values = np.where(inside[..., None], images[n][np.clip(rows, 0, H - 1),
+                                                          np.clip(columns, 0, W - 1)],
+                              images.dtype.type(fill))
+            total = values if weights is None else total + weights[..., None] * values
+        out[n] = total
+    return out
+
+
+def affine_warp_backward(dy, transforms, nearest: bool, mode: int):
+    """d(input) of ``affine_warp`` from d(output) ``dy`` (N, H, W, C): each output gradient
+    added back to the pixels it was read from, with their weights (fill reads get nothing)."""
+    N, H, W, C = dy.shape
+    dx = np.zeros_like(dy)
+    for n in range(N):
+        for rows, columns, weights in _sources(transforms[n], H, W, nearest, mode):
+            inside = (rows >= 0) & (rows < H) & (columns >= 0) & (columns < W)
+            contribution = dy[n] if weights is None else weights[..., None] * dy[n]
+            np.add.at(dx[n], (rows[inside], columns[inside]), contribution[inside])
+    return dx

@@ -19,8 +19,9 @@ What each becomes (NCHW: the graph holds the value channels first):
   sqrt(moving_variance + epsilon), shift = beta - moving_mean * scale); any axis.
 - Flatten: back to NHWC if needed, then Flatten(axis=1): the C-order flattening of tinynn, so
   the following Dense needs no permuted weights.
-- Dropout, InputLayer, RandomFlip, RandomBrightness, RandomContrast: nothing (the identity
-  in inference); Rescaling: Mul and Add.
+- Dropout, InputLayer and the random augmentations (RandomFlip, RandomBrightness,
+  RandomContrast, RandomTranslation, RandomRotation): nothing (the identity in inference);
+  Rescaling: Mul and Add.
 - Reshape: back to NHWC if needed, then Reshape to (0: the batch, *target_shape).
 - ZeroPadding2D: Pad with zeros, in whichever layout the value is.
 - Add, Average, Maximum, Minimum: Sum, Mean, Max, Min over the inputs; Subtract: Sub;
@@ -60,6 +61,8 @@ from ...layers import (
     RandomBrightness,
     RandomContrast,
     RandomFlip,
+    RandomRotation,
+    RandomTranslation,
     Rescaling,
     Reshape,
     Subtract,
@@ -280,6 +283,8 @@ LAYERS = {
     RandomFlip: _pass_through,  # the random augmentations are the identity in inference
     RandomBrightness: _pass_through,
     RandomContrast: _pass_through,
+    RandomTranslation: _pass_through,
+    RandomRotation: _pass_through,
     Rescaling: _rescaling,
     Dense: _dense,
     Conv2D: _conv2d,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import tinynn as tn
 from tinynn.errors import ArgumentError, ShapeError
-from tinynn.layers.augmentation import rotation_matrices, translation_matrices
+from tinynn.layers.augmentation import rotation_matrices, translation_matrices, zoom_matrices
 from tinynn.ops import numba_kernels, reference
 from tinynn.testing import assert_close, floatx
 
@@ -133,6 +133,16 @@ def test_translation_and_rotation_are_keras_with_the_same_draws(keras):
     theirs = keras_layer.transform_images(IMAGES, {"rotation_matrix": np.pad(matrices,
                                                                               ((0, 0), (0, 2)))})
     np.testing.assert_array_equal(rotation.apply(IMAGES, matrices), np.asarray(theirs))
+    zoom = built(L.RandomZoom((-0.3, 0.4), width_factor=0.2, fill_mode="reflect"))
+    matrices = zoom.draw(len(IMAGES), np.float32)
+    rows, columns = matrices[:, 4], matrices[:, 0]
+    assert ((rows >= 0.7) & (rows <= 1.4) & (columns >= 0.8) & (columns <= 1.2)).all()
+    keras_zoom = keras.layers.RandomZoom((-0.3, 0.4), width_factor=0.2)
+    theirs = keras_zoom.transform_images(IMAGES, {"height_zoom": rows[:, None],
+                                                  "width_zoom": columns[:, None]})
+    assert_close(zoom.apply(IMAGES, matrices), np.asarray(theirs), depth=8, scale=255)
+    same = built(L.RandomZoom(0.25)).draw(50, np.float32)
+    np.testing.assert_array_equal(same[:, 0], same[:, 4])  # no width_factor: one zoom
 
 
 # -- gradients, with the draws fixed ---------------------------------------------------------------
@@ -147,6 +157,9 @@ def test_translation_and_rotation_are_keras_with_the_same_draws(keras):
      rotation_matrices(np.array([0.3, -1.1, 2.9]), 4, 5).astype(np.float32)),
     (lambda: L.RandomTranslation(0.5, 0.5, fill_mode="wrap", interpolation="nearest"),
      translation_matrices(np.array([0.4, -1.3, 2.2]), np.array([1.7, 0.2, -0.6]))),
+    (lambda: L.RandomZoom(0.5, fill_mode="nearest"),
+     zoom_matrices(np.array([0.6, 1.3, 1.1]), np.array([0.7, 1.45, 0.9]), 4, 5)
+     .astype(np.float32)),
 ])
 def test_random_layer_gradients_with_fixed_draws(make, parameters, monkeypatch):
     layer = make()
@@ -208,6 +221,9 @@ def test_arguments_are_checked_with_keras_messages():
         L.RandomContrast(1.5)
     with pytest.raises(ArgumentError, match=r"RandomBrightness factor expected .*\[-1.0, 1.0\]"):
         L.RandomBrightness((0.1, 0.2, 0.3))
+    with pytest.raises(ArgumentError, match=r"RandomZoom height_factor expected a number \(or "
+                                            r"a list of two numbers\) in \(-1.0, 1.0\], got -1"):
+        L.RandomZoom(-1)
     with pytest.raises(ArgumentError, match="RandomFlip mode expected one of"):
         L.RandomFlip("diagonal")
     with pytest.raises(ShapeError, match=r"RandomFlip expected images \(N, height, width, "
@@ -227,23 +243,25 @@ def test_configs_round_trip_and_keras_files_load(keras, tmp_path):
                                keras.layers.RandomTranslation(0.1, (-0.2, 0.2),
                                                               fill_mode="nearest"),
                                keras.layers.RandomRotation(0.05, interpolation="nearest"),
+                               keras.layers.RandomZoom(0.1, (-0.2, 0.1), fill_mode="wrap"),
                                keras.layers.RandomFlip("horizontal", seed=4),
                                keras.layers.RandomContrast(0.3, value_range=(0, 1)),
                                keras.layers.RandomBrightness((-0.1, 0.2), value_range=(0, 1)),
                                keras.layers.Flatten(), keras.layers.Dense(3)])
     theirs.save(tmp_path / "k.keras")
     ours = tn.models.load_model(tmp_path / "k.keras")
-    names = ["Rescaling", "RandomTranslation", "RandomRotation", "RandomFlip", "RandomContrast",
-             "RandomBrightness"]
-    assert [type(layer).__name__ for layer in ours.layers[:6]] == names
+    names = ["Rescaling", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomFlip",
+             "RandomContrast", "RandomBrightness"]
+    assert [type(layer).__name__ for layer in ours.layers[:7]] == names
     assert ours.layers[1].width_range == (-0.2, 0.2) and ours.layers[1].fill_mode == "nearest"
     assert ours.layers[2].factor == (-0.05, 0.05) and ours.layers[2].interpolation == "nearest"
-    assert ours.layers[3].mode == "horizontal" and ours.layers[3].seed == 4
-    assert ours.layers[5].factor == (-0.1, 0.2) and ours.layers[5].value_range == (0.0, 1.0)
+    assert ours.layers[3].width_range == (-0.2, 0.1) and ours.layers[3].fill_mode == "wrap"
+    assert ours.layers[4].mode == "horizontal" and ours.layers[4].seed == 4
+    assert ours.layers[6].factor == (-0.1, 0.2) and ours.layers[6].value_range == (0.0, 1.0)
     assert_close(ours.predict(IMAGES, verbose=0), np.asarray(theirs.predict(IMAGES, verbose=0)),
                  depth=6 * 7 * 3 + 4)
     ours.save(tmp_path / "back.keras")
     again = keras.saving.load_model(tmp_path / "back.keras")
-    assert [type(layer).__name__ for layer in again.layers[:6]] == names
-    assert tuple(again.layers[4].factor) == (0, 0.3)
+    assert [type(layer).__name__ for layer in again.layers[:7]] == names
+    assert tuple(again.layers[5].factor) == (0, 0.3)
     assert again.layers[1].width_lower == -0.2 and list(again.layers[2].factor) == [-0.05, 0.05]

@@ -90,6 +90,7 @@ def images_out() -> tn.Sequential:
         L.RandomBrightness(0.1),
         L.RandomTranslation(0.1, 0.1),
         L.RandomRotation(0.1),
+        L.RandomZoom(0.1),
         L.BatchNormalization(axis=2),
         L.Activation("softmax"),
         L.Activation("gelu"),

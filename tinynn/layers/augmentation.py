@@ -1,9 +1,9 @@
 """Keras 3's image preprocessing layers: ``Rescaling`` (always on) and the random augmentations
-``RandomFlip``, ``RandomBrightness``, ``RandomContrast``, ``RandomTranslation`` and
-``RandomRotation`` (active only in training, the identity in ``predict``/``evaluate``, left out
-of ONNX exports). The two warps run ``ops.affine_warp`` (numba, NumPy twin), TensorFlow's
-sampling exactly: fill modes "reflect" (Keras's default), "wrap", "constant" and "nearest",
-"bilinear" or "nearest" interpolation.
+``RandomFlip``, ``RandomBrightness``, ``RandomContrast``, ``RandomTranslation``,
+``RandomRotation`` and ``RandomZoom`` (active only in training, the identity in
+``predict``/``evaluate``, left out of ONNX exports). The three warps run ``ops.affine_warp``
+(numba, NumPy twin), TensorFlow's sampling exactly: fill modes "reflect" (Keras's default),
+"wrap", "constant" and "nearest", "bilinear" or "nearest" interpolation.
 
 Images are NHWC. Each random layer draws one set of parameters per image from ``self.rng``
 (the model's dropout Generator inside a model, so the same seed gives the same augmented
@@ -15,6 +15,7 @@ traps, kept for parity (docs/keras-parity.md):
   it never lowers contrast (give ``(0.2, 0.2)`` for [0.8, 1.2]).
 - ``value_range`` defaults to (0, 255): for images scaled to [0, 1], pass ``(0, 1)`` or
   nothing is clipped where it should be.
+- ``RandomZoom``: a positive factor zooms out (the image shrinks), a negative one zooms in.
 """
 
 from __future__ import annotations
@@ -278,8 +279,8 @@ class RandomTranslation(RandomWarp):
                  input_shape: tuple | None = None):
         super().__init__(fill_mode, interpolation, seed, fill_value, name, input_shape)
         self.height_factor, self.width_factor = height_factor, width_factor  # as Keras keeps them
-        self.height_range = _translation(height_factor, "RandomTranslation height_factor")
-        self.width_range = _translation(width_factor, "RandomTranslation width_factor")
+        self.height_range = _symmetric(height_factor, "RandomTranslation height_factor")
+        self.width_range = _symmetric(width_factor, "RandomTranslation width_factor")
 
     def transforms(self, n, height, width):
         rows = self.rng.uniform(*self.height_range, n) * height
@@ -287,12 +288,19 @@ class RandomTranslation(RandomWarp):
         return translation_matrices(rows, columns)
 
 
-def _translation(factor, what: str) -> tuple[float, float]:
-    """Keras's translation factor: a pair, sorted; a number f as (-|f|, |f|); all in [-1, 1]."""
-    low, high = _factor(factor, (-1.0, 1.0), what.split()[0])
-    if isinstance(factor, (tuple, list)):
-        return low, high
-    return -abs(high), abs(high)
+def _symmetric(factor, what: str, low_open: bool = False) -> tuple[float, float]:
+    """Keras's translation and zoom factors: a pair, sorted, or a number f as (-|f|, |f|);
+    every value in [-1, 1] ((-1, 1] with ``low_open``)."""
+    pair = isinstance(factor, (tuple, list))
+    values = list(factor) if pair else [factor]
+    interval = f"{'(' if low_open else '['}-1.0, 1.0]"
+    message = f"{what} expected a number (or a list of two numbers) in {interval}, got {factor!r}"
+    if pair and len(values) != 2:
+        raise ArgumentError(message)
+    numbers = [_number(value, what) for value in values]
+    if any(v > 1 or v < -1 or (low_open and v == -1) for v in numbers):
+        raise ArgumentError(message)
+    return tuple(sorted(numbers)) if pair else (-abs(numbers[0]), abs(numbers[0]))
 
 
 def translation_matrices(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
@@ -330,3 +338,41 @@ def rotation_matrices(angles: np.ndarray, height: int, width: int) -> np.ndarray
     cx, cy = 0.5 * (width - 1), 0.5 * (height - 1)
     a0, a1, b0, b1 = cos, -sin, sin, cos
     return np.stack([a0, a1, cx - cx * a0 - cy * a1, b0, b1, cy - cx * b0 - cy * b1], axis=1)
+
+
+@register
+class RandomZoom(RandomWarp):
+    """Scale each image about its center: rows by z = 1 + u, u uniform in ``height_factor``,
+    columns by 1 + v, v uniform in ``width_factor`` (the same z when it is None); a number f
+    means [-f, f], every value in (-1, 1]. Positive values zoom out, negative ones in (as
+    Keras); the uncovered pixels by ``fill_mode``.
+
+    Input shape: (N, H, W, C). Output shape: the same. Parameters: one transform per image."""
+
+    arguments = ("height_factor", "width_factor", "fill_mode", "interpolation", "seed",
+                 "fill_value")
+    keras_name = "RandomZoom"
+
+    def __init__(self, height_factor, width_factor=None, fill_mode: str = "reflect",
+                 interpolation: str = "bilinear", seed: int | None = None,
+                 fill_value: float = 0.0, name: str | None = None,
+                 input_shape: tuple | None = None):
+        super().__init__(fill_mode, interpolation, seed, fill_value, name, input_shape)
+        self.height_factor, self.width_factor = height_factor, width_factor  # as Keras keeps them
+        self.height_range = _symmetric(height_factor, "RandomZoom height_factor", low_open=True)
+        self.width_range = None if width_factor is None else _symmetric(
+            width_factor, "RandomZoom width_factor", low_open=True)
+
+    def transforms(self, n, height, width):
+        rows = 1 + self.rng.uniform(*self.height_range, n)
+        columns = rows if self.width_range is None else 1 + self.rng.uniform(
+            *self.width_range, n)
+        return zoom_matrices(rows, columns, height, width)
+
+
+def zoom_matrices(rows: np.ndarray, columns: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(N, 6) transforms scaling (height, width) images about their center, by ``rows`` and
+    ``columns`` (above 1: zooming out), as Keras's ``_get_zoom_matrix``."""
+    zeros = np.zeros_like(rows)
+    return np.stack([columns, zeros, (width - 1) / 2 * (1 - columns), zeros, rows,
+                     (height - 1) / 2 * (1 - rows)], axis=1)

@@ -20,8 +20,8 @@ What each becomes (NCHW: the graph holds the value channels first):
 - Flatten: back to NHWC if needed, then Flatten(axis=1): the C-order flattening of tinynn, so
   the following Dense needs no permuted weights.
 - Dropout, InputLayer and the random augmentations (RandomFlip, RandomBrightness,
-  RandomContrast, RandomTranslation, RandomRotation): nothing (the identity in inference);
-  Rescaling: Mul and Add.
+  RandomContrast, RandomTranslation, RandomRotation, RandomZoom): nothing (the identity in
+  inference); Rescaling: Mul and Add.
 - Reshape: back to NHWC if needed, then Reshape to (0: the batch, *target_shape).
 - ZeroPadding2D: Pad with zeros, in whichever layout the value is.
 - Add, Average, Maximum, Minimum: Sum, Mean, Max, Min over the inputs; Subtract: Sub;
@@ -63,6 +63,7 @@ from ...layers import (
     RandomFlip,
     RandomRotation,
     RandomTranslation,
+    RandomZoom,
     Rescaling,
     Reshape,
     Subtract,
@@ -285,6 +286,7 @@ LAYERS = {
     RandomContrast: _pass_through,
     RandomTranslation: _pass_through,
     RandomRotation: _pass_through,
+    RandomZoom: _pass_through,
     Rescaling: _rescaling,
     Dense: _dense,
     Conv2D: _conv2d,

@@ -13,6 +13,13 @@ ONNX Runtime when the ``onnx`` extra is installed: examples/serve_onnx.py serves
 network with BatchNormalization after each convolution (Conv2D without activation ->
 BatchNormalization -> ReLU), same seed and data, and prints and plots both side by side (test
 accuracy, seconds per epoch, curves in ``task3_batch_norm.png``).
+
+``--augment`` puts image augmentation in front of the network, active in training only:
+RandomFlip("horizontal") (a garment mirrored left-right is still the same garment; upside down
+it is not, so no vertical flips), RandomTranslation(0.1, 0.1) and RandomRotation(0.03, about
+11 degrees), both filling with "constant" zeros, Fashion-MNIST's black background ("reflect",
+Keras's default, would mirror parts of the garment into the margins). Files are named
+``task3_augment_*``.
 """
 
 from __future__ import annotations
@@ -31,10 +38,15 @@ from tinynn.errors import MissingDependencyError
 from tinynn.plotting import plot_histories, plot_history
 
 
-def build_cnn(dropout: float, seed: int, batch_norm: bool = False) -> tn.Sequential:
+def build_cnn(dropout: float, seed: int, batch_norm: bool = False,
+              augment: bool = False) -> tn.Sequential:
     """The reports' CNN; with ``batch_norm``, each convolution is followed by
-    BatchNormalization and then its ReLU."""
+    BatchNormalization and then its ReLU; with ``augment``, the augmentation layers of the
+    module docstring come first."""
     layers = tn.layers
+    augmentation = [layers.RandomFlip("horizontal"),
+                    layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),
+                    layers.RandomRotation(0.03, fill_mode="constant")] if augment else []
 
     def convolution(filters: int) -> list:
         if not batch_norm:
@@ -44,6 +56,7 @@ def build_cnn(dropout: float, seed: int, batch_norm: bool = False) -> tn.Sequent
 
     return tn.Sequential([
         layers.Input((28, 28, 1)),
+        *augmentation,
         *convolution(32),
         layers.MaxPooling2D(2),
         *convolution(64),
@@ -58,8 +71,8 @@ def build_cnn(dropout: float, seed: int, batch_norm: bool = False) -> tn.Sequent
 def train(args, data, batch_norm: bool) -> dict:
     """Train and test one variant; returns its history, test accuracy and seconds per epoch."""
     (x_train, y_train), (x_test, y_test) = data
-    tag = "task3_batch_norm" if batch_norm else "task3"
-    model = build_cnn(args.dropout, args.seed, batch_norm)
+    tag = ("task3_augment" if args.augment else "task3") + ("_batch_norm" if batch_norm else "")
+    model = build_cnn(args.dropout, args.seed, batch_norm, args.augment)
     model.compile(tn.optimizers.Adam(learning_rate=args.lr), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.summary()
@@ -70,7 +83,8 @@ def train(args, data, batch_norm: bool) -> dict:
     per_epoch = clock.seconds / max(epochs, 1)
     print(f"trained {epochs} epochs in {clock.seconds:.0f} s "
           f"({per_epoch:.1f} s per epoch with validation), seed {args.seed}")
-    title = "Task 3: CNN" + (" with BatchNormalization" if batch_norm else "")
+    title = ("Task 3: CNN" + (" with augmentation" if args.augment else "")
+             + (" with BatchNormalization" if batch_norm else ""))
     print(f"saved {plot_history(history, args.out / f'{tag}_curves.png', title=title)}")
     accuracy = report_test_results(model, x_test, y_test, args.out, tag)
     model.save(args.out / f"{tag}_model.npz")
@@ -88,6 +102,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.001)
     parser.add_argument("--batch-norm", action="store_true",
                         help="also train the network with BatchNormalization and compare")
+    parser.add_argument("--augment", action="store_true",
+                        help="flip, shift and rotate the training images (module docstring)")
     args = parse_args(parser)
     data_parallel_if_launched(args)
 

@@ -78,3 +78,22 @@ def test_task3_batch_norm_variant_trains_both_networks_and_compares(real_data_di
     assert (tmp_path / "task3_batch_norm.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     model = tn.models.load_model(tmp_path / "task3_batch_norm_model.npz")
     assert model.count_params() == 3_274_634 + 4 * (32 + 64)
+
+
+def test_task3_augment_variant_puts_training_only_augmentation_first(real_data_dir, tmp_path):
+    out = run_example("task3_cnn.py", "--limit", "256", "--epochs", "1", "--augment",
+                      tmp_path=tmp_path)
+    assert "Total params: 3,274,634" in out and "test accuracy" in out
+    model = tn.models.load_model(tmp_path / "task3_augment_model.npz")
+    assert [type(layer).__name__ for layer in model.layers[:3]] == [
+        "RandomFlip", "RandomTranslation", "RandomRotation"]
+    assert model.layers[0].mode == "horizontal" and model.layers[1].fill_mode == "constant"
+    assert (tmp_path / "task3_augment_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_image_folder_example_trains_from_the_pngs_it_wrote(real_data_dir, tmp_path):
+    out = run_example("image_folder.py", "--limit", "200", "--epochs", "1", tmp_path=tmp_path)
+    assert "Found 200 files belonging to 10 classes." in out and "test accuracy" in out
+    assert sorted(p.name for p in (tmp_path / "images").iterdir())[:2] == ["Ankle boot", "Bag"]
+    assert len(list((tmp_path / "images").rglob("*.png"))) == 200
+    assert (tmp_path / "image_folder_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,6 +10,7 @@ import pytest
 import tinynn as tn
 from tinynn.errors import ArgumentError, LabelError, ShapeError
 
+L = tn.layers
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((100, 6)).astype(np.float32)
 Y = RNG.integers(0, 3, 100)
@@ -274,3 +275,63 @@ def test_utils_set_random_seed_is_tinynns_and_leaves_numpy_alone():
     np.testing.assert_array_equal(*weights)
     after = np.random.get_state()
     assert after[0] == before[0] and np.array_equal(after[1], before[1])
+
+
+# -- image_dataset_from_directory ------------------------------------------------------------------
+def write_images(root, counts: dict, size=(5, 4), mode="L"):
+    from PIL import Image
+    rng = np.random.default_rng(7)
+    written = {}
+    for name, count in counts.items():
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            pixels = rng.integers(0, 256, (size[1], size[0], *((3,) if mode == "RGB" else ())),
+                                  dtype=np.uint8)
+            Image.fromarray(pixels, mode).save(root / name / f"{i}.png")
+            written[str(root / name / f"{i}.png")] = pixels
+    (root / next(iter(counts)) / "notes.txt").write_text("not an image")  # skipped
+    return written
+
+
+def test_image_dataset_from_directory_reads_labels_batches_and_splits(tmp_path, capsys):
+    written = write_images(tmp_path, {"b_dog": 3, "a_cat": 4})
+    data = tn.utils.image_dataset_from_directory(tmp_path, color_mode="grayscale",
+                                                 image_size=(4, 5), batch_size=3, seed=1)
+    assert "Found 7 files belonging to 2 classes." in capsys.readouterr().out
+    assert data.class_names == ["a_cat", "b_dog"] and len(data) == 3
+    images, labels = zip(*(data[i] for i in range(len(data))))
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    assert images.shape == (7, 4, 5, 1) and images.dtype == np.float32
+    for path, image, label in zip(data.paths, images, labels):
+        np.testing.assert_array_equal(image[..., 0], written[str(path)])  # no resize: exact
+        assert data.class_names[label] == path.parent.name
+    ordered = tn.utils.image_dataset_from_directory(
+        tmp_path, class_names=["b_dog", "a_cat"], label_mode="categorical", shuffle=False,
+        image_size=(2, 2), color_mode="rgb", verbose=False)
+    x, y = ordered[0]
+    assert x.shape == (7, 2, 2, 3) and y.shape == (7, 2)
+    np.testing.assert_array_equal(y[0], [1, 0])  # unshuffled: b_dog's first file, class 0
+    train, validation = tn.utils.image_dataset_from_directory(
+        tmp_path, validation_split=0.3, subset="both", seed=3, image_size=(4, 5),
+        verbose=False)
+    assert len(train.paths) == 5 and len(validation.paths) == 2
+    assert not set(train.paths) & set(validation.paths)
+    with pytest.raises(ArgumentError, match="you must provide a `seed` argument"):
+        tn.utils.image_dataset_from_directory(tmp_path, validation_split=0.2,
+                                              subset="training")
+    with pytest.raises(ArgumentError, match=r"class_names expected the subdirectories "
+                                            r"\['a_cat', 'b_dog'\]"):
+        tn.utils.image_dataset_from_directory(tmp_path, class_names=["cat", "dog"])
+
+
+def test_a_model_trains_from_an_image_folder_with_workers(tmp_path):
+    write_images(tmp_path, {"a": 20, "b": 20}, size=(6, 6))
+    data = tn.utils.image_dataset_from_directory(tmp_path, color_mode="grayscale",
+                                                 image_size=(6, 6), batch_size=8, seed=0,
+                                                 workers=2, verbose=False)
+    model = tn.Sequential([L.Input((6, 6, 1)), L.Rescaling(1 / 255), L.Flatten(),
+                           L.Dense(2, activation="softmax")], seed=0)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(data, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    assert model.predict(data, verbose=0).shape == (40, 2)

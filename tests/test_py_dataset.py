@@ -335,3 +335,25 @@ def test_a_model_trains_from_an_image_folder_with_workers(tmp_path):
     history = model.fit(data, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2
     assert model.predict(data, verbose=0).shape == (40, 2)
+
+
+def test_split_dataset_follows_keras_sizes_on_arrays():
+    left, right = tn.utils.split_dataset(X, left_size=0.8)
+    np.testing.assert_array_equal(left, X[:80])
+    np.testing.assert_array_equal(right, X[80:])
+    (x_left, y_left), (x_right, y_right) = tn.utils.split_dataset((X, Y), right_size=30,
+                                                                  shuffle=True, seed=2)
+    assert len(x_left) == len(y_left) == 70 and len(x_right) == 30
+    rows = [int(np.flatnonzero((X == row).all(axis=1))[0]) for row in x_right]
+    np.testing.assert_array_equal(y_right, Y[rows])  # pairs kept together
+    assert sorted(rows) != rows or rows != list(range(70, 100))
+    halves = tn.utils.split_dataset([X, Y], left_size=0.25, right_size=0.5)
+    assert isinstance(halves[0], list) and len(halves[0][0]) == 25 and len(halves[1][0]) == 50
+    with pytest.raises(ArgumentError, match="The sum of `left_size` and `right_size` is "
+                                            "greater than 1"):
+        tn.utils.split_dataset(X, left_size=0.7, right_size=0.5)
+    with pytest.raises(ArgumentError, match=r"`left_size` should be either a positive integer "
+                                            r"smaller than 100"):
+        tn.utils.split_dataset(X, left_size=100)
+    with pytest.raises(ArgumentError, match="expected left_size or right_size"):
+        tn.utils.split_dataset(X)

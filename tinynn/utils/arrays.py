@@ -51,3 +51,56 @@ def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
     norm = np.atleast_1d(np.linalg.norm(x, order, axis))
     norm[norm == 0] = 1
     return x / np.expand_dims(norm, -1 if axis is None else axis)  # Keras: axis 0 as -1
+
+
+def split_dataset(dataset, left_size=None, right_size=None, shuffle: bool = False,
+                  seed: int | None = None):
+    """Split an array, or a tuple or list of same-length arrays, into a left and a right part of
+    the same structure, as ``keras.utils.split_dataset`` (which returns tf.data datasets):
+    ``left_size``/``right_size`` an int (samples) or a float in (0, 1) (a fraction, rounded),
+    None for the complement of the other. With ``shuffle``, the samples are permuted first by
+    a Generator seeded with ``seed`` (tinynn's seed source without one)."""
+    arrays = [np.asarray(a) for a in dataset] if isinstance(dataset, (tuple, list)) \
+        else [np.asarray(dataset)]
+    total = len(arrays[0])
+    if any(len(a) != total for a in arrays):
+        raise ArgumentError(f"split_dataset expected arrays of the same length, got "
+                            f"{[len(a) for a in arrays]}")
+    left, right = _split_sizes(left_size, right_size, total)
+    order = np.arange(total)
+    if shuffle:
+        from ..config import draw_seed
+        order = np.random.default_rng(draw_seed() if seed is None else seed).permutation(total)
+    parts = [[a[order[:left]] for a in arrays], [a[order[left:left + right]] for a in arrays]]
+    if isinstance(dataset, (tuple, list)):
+        return tuple(type(dataset)(part) for part in parts)
+    return parts[0][0], parts[1][0]
+
+
+def _split_sizes(left, right, total: int) -> tuple[int, int]:
+    """Keras's rules for the two sizes (``_rescale_dataset_split_sizes``)."""
+    sizes = []
+    for value, side in ((left, "left"), (right, "right")):
+        if value is None:
+            sizes.append(None)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (Integral, float)):
+            raise ArgumentError(f"`{side}_size` expected an int, a float or None, got "
+                                f"{value!r}")
+        if (isinstance(value, Integral) and not 0 < value < total) or (
+                isinstance(value, float) and not 0 < value < 1):
+            raise ArgumentError(f"`{side}_size` should be either a positive integer smaller "
+                                f"than {total}, or a float within the range `[0, 1]`. "
+                                f"Received: {side}_size={value}")
+        sizes.append(round(value * total) if isinstance(value, float) else int(value))
+    if sizes == [None, None]:
+        raise ArgumentError("split_dataset expected left_size or right_size")
+    if isinstance(left, float) and isinstance(right, float) and left + right > 1:
+        raise ArgumentError("The sum of `left_size` and `right_size` is greater than 1. It "
+                            "must be less than or equal to 1.")
+    left, right = (total - sizes[1] if sizes[0] is None else sizes[0],
+                   total - sizes[0] if sizes[1] is None else sizes[1])
+    if left + right > total or not left or not right:
+        raise ArgumentError(f"split_dataset of {total} samples into {left} and {right}: both "
+                            f"must be non-empty and at most {total} together")
+    return left, right

@@ -15,12 +15,9 @@ by side. Medians of ``--repeat`` calls after warm-up. Prints a markdown table an
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +32,7 @@ FRAMEWORKS = ("tinynn", "keras")
 
 
 def median_ms(function, repeat: int) -> float:
-    for _ in range(3):
-        function()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return run.median_seconds(function, repeat) * 1e3
 
 
 def stack(api) -> list:
@@ -98,13 +88,6 @@ def cnn_step_ms(api, batch: int, repeat: int) -> float:
     return median_ms(step, repeat)
 
 
-def run_worker(framework: str, args) -> dict:
-    config = {"threads": args.threads, "dropped_variables": list(run.BLAS_OVERRIDES)}
-    return run.run_module("benchmarks.augmentation",
-                          ["--worker", framework, "--batch", str(args.batch),
-                           "--repeat", str(args.repeat)], "", run.subprocess_env(config))
-
-
 def table(results: dict) -> list[str]:
     """Markdown rows: the stack's training forward (all a model runs when the augmentation is
     its input), tinynn's forward + backward, and the step's time."""
@@ -122,21 +105,13 @@ def table(results: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeat", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
-    parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = run.side_by_side_args(__doc__.splitlines()[0], FRAMEWORKS, 100, argv)
     if args.worker:
         timer = time_tinynn if args.worker == "tinynn" else time_keras
         print(json.dumps(timer(args.batch, args.repeat)), flush=True)
         return
-    frameworks = args.frameworks.split(",")
-    if not set(frameworks) <= set(FRAMEWORKS):
-        parser.error(f"--frameworks expected names from {FRAMEWORKS}, got {args.frameworks!r}")
-    results = {f: run_worker(f, args) for f in frameworks}
+    results = {f: run.side_by_side_worker("benchmarks.augmentation", f, args)
+               for f in args.frameworks}
     print("\n".join(table(results)))
     print(json.dumps({"batch": args.batch, "threads": args.threads, "results": results}))
 

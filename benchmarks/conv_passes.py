@@ -19,7 +19,6 @@ Prints a markdown table and one JSON line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -48,17 +47,6 @@ def flops(batch: int, shape: tuple) -> float:
     return 2.0 * batch * h * w * k * k * c * f
 
 
-def median_seconds(function, repeat: int) -> float:
-    function()
-    function()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def arrays(batch: int, shape: tuple) -> tuple:
     """x (N, H, W, C), kernel (K, K, C, F) and dy (N, H, W, F), float32, seeded."""
     h, w, c, f, k = shape
@@ -85,7 +73,7 @@ def time_tinynn(batch: int, shape: tuple, repeat: int) -> dict:
         layer.forward(x, training=True)
         return layer.backward(dy)
 
-    forward_s = median_seconds(forward, repeat)
+    forward_s = run.median_seconds(forward, repeat)
     kernel_only, extra = [], []  # paired: a backward without, then with, the input gradient
     for _ in range(repeat + 2):
         without, with_input = (_seconds(backward, flag) for flag in (False, True))
@@ -118,7 +106,7 @@ def time_tensorflow(batch: int, shape: tuple, repeat: int) -> dict:
         "kernel gradient": lambda: tf.raw_ops.Conv2DBackpropFilter(
             input=x, filter_sizes=kernel.shape, out_backprop=dy, strides=strides,
             padding="SAME").numpy()}
-    return {**{name: median_seconds(run, repeat) for name, run in passes.items()},
+    return {**{name: run.median_seconds(run, repeat) for name, run in passes.items()},
             "version": tf.__version__}
 
 
@@ -139,22 +127,13 @@ def time_torch(batch: int, shape: tuple, repeat: int) -> dict:
             "forward": lambda: functional.conv2d(x, weight, padding=pad),
             "input gradient": lambda: grad.conv2d_input(x.shape, weight, dy, padding=pad),
             "kernel gradient": lambda: grad.conv2d_weight(x, weight.shape, dy, padding=pad)}
-        found = {name: median_seconds(run, repeat) for name, run in passes.items()}
+        found = {name: run.median_seconds(run, repeat) for name, run in passes.items()}
     return {**found, "version": torch.__version__}
 
 
 def worker(framework: str, batch: int, repeat: int) -> dict:
     timer = {"tinynn": time_tinynn, "tensorflow": time_tensorflow, "torch": time_torch}[framework]
     return {name: timer(batch, shape, repeat) for name, shape in SHAPES.items()}
-
-
-def run_worker(framework: str, args) -> dict:
-    """``worker`` in its own process, with the environment of ``benchmarks/run.py``'s workers;
-    a framework that cannot be imported, or crashes, gives ``{"status": ..., "reason": ...}``."""
-    config = {"threads": args.threads, "dropped_variables": list(run.BLAS_OVERRIDES)}
-    return run.run_module("benchmarks.conv_passes",
-                          ["--worker", framework, "--batch", str(args.batch),
-                           "--repeat", str(args.repeat)], "", run.subprocess_env(config))
 
 
 def table(results: dict, batch: int) -> list[str]:
@@ -174,20 +153,12 @@ def table(results: dict, batch: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
-    parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = run.side_by_side_args(__doc__.splitlines()[0], FRAMEWORKS, 20, argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.batch, args.repeat)), flush=True)
         return
-    frameworks = args.frameworks.split(",")
-    if not set(frameworks) <= set(FRAMEWORKS):
-        parser.error(f"--frameworks expected names from {FRAMEWORKS}, got {args.frameworks!r}")
-    results = {f: run_worker(f, args) for f in frameworks}
+    results = {f: run.side_by_side_worker("benchmarks.conv_passes", f, args)
+               for f in args.frameworks}
     print("\n".join(table(results, args.batch)))
     for framework, found in results.items():
         if "status" in found:

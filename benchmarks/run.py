@@ -19,9 +19,11 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from importlib import metadata
@@ -180,6 +182,45 @@ def run_module(module: str, args: list[str], stdin: str, env: dict) -> dict:
     print(process.stderr[-3000:], file=sys.stderr)
     last = (process.stderr.strip().splitlines() or ["no output"])[-1]
     return {"status": "failed", "reason": f"exit code {process.returncode}: {last}"}
+
+
+def median_seconds(function, repeat: int) -> float:
+    """The median of ``repeat`` timed calls of ``function``, after two untimed ones."""
+    function()
+    function()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def side_by_side_args(description: str, frameworks: tuple, repeat: int,
+                      argv: list[str] | None) -> argparse.Namespace:
+    """The command line of a side-by-side micro-benchmark (conv_passes.py, augmentation.py):
+    ``--batch``, ``--repeat``, ``--threads``, ``--frameworks`` (checked, made a list) and the
+    hidden ``--worker`` its own processes get."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=repeat)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--frameworks", default=",".join(frameworks))
+    parser.add_argument("--worker", choices=frameworks, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.frameworks = args.frameworks.split(",")
+    if not set(args.frameworks) <= set(frameworks):
+        parser.error(f"--frameworks expected names from {frameworks}, got "
+                     f"{','.join(args.frameworks)!r}")
+    return args
+
+
+def side_by_side_worker(module: str, framework: str, args: argparse.Namespace) -> dict:
+    """``python -m module --worker framework`` with the environment of this script's workers;
+    a framework that cannot be imported, or crashes, gives ``{"status": ..., "reason": ...}``."""
+    config = {"threads": args.threads, "dropped_variables": list(BLAS_OVERRIDES)}
+    return run_module(module, ["--worker", framework, "--batch", str(args.batch),
+                               "--repeat", str(args.repeat)], "", subprocess_env(config))
 
 
 def measure_kernels(run: dict, scratch: Path) -> None:

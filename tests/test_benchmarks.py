@@ -267,3 +267,13 @@ def test_augmentation_benchmark_times_tinynn_and_tabulates_the_share_of_a_step()
                                 "keras": {"status": "skipped", "reason": "no"}})
     assert lines[2] == "| tinynn | 1.00 | 5.0% | 3.00 | 20.00 |"
     assert lines[3] == "| keras | skipped: no | | | |"
+
+
+def test_side_by_side_benchmarks_share_one_checked_command_line(capsys):
+    from benchmarks import run
+    args = run.side_by_side_args("x", ("tinynn", "keras"), 7, ["--frameworks", "keras"])
+    assert (args.frameworks, args.repeat, args.batch, args.threads) == (["keras"], 7, 32, 2)
+    with pytest.raises(SystemExit):
+        run.side_by_side_args("x", ("tinynn", "keras"), 7, ["--frameworks", "tinynn,jax"])
+    assert "--frameworks expected names from ('tinynn', 'keras'), got 'tinynn,jax'" in \
+        capsys.readouterr().err

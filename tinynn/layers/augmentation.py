@@ -105,7 +105,6 @@ class RandomImageLayer(Layer):
             raise ShapeError(f"{type(self).__name__} expected images (N, height, width, "
                              f"channels), got (N, {', '.join(map(str, input_shape))})")
         super().build(input_shape, rng)
-        self.rng = np.random.default_rng(self.seed)
 
     def forward(self, x, training=False):
         self.check_input(x)

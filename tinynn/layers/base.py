@@ -81,8 +81,9 @@ class Layer:
     keras_fixed: dict = {}
     #: Whether Keras stores a ``build_config`` (the input shape) for this layer.
     keras_build_config = False
-    #: Layers that draw random numbers in training (Dropout) set this; the model then assigns its
-    #: dropout Generator to ``layer.rng`` after ``build``.
+    #: Layers that draw random numbers in training (Dropout, the augmentations) set this and
+    #: have a ``seed``: ``build`` gives them ``rng``, a Generator seeded with it, which a model
+    #: replaces by its dropout Generator.
     uses_training_rng = False
     #: For layers with ``uses_training_rng``: set by data-parallel training around a training
     #: forward that computes only some rows of a global batch, as ``(global_rows, rows)`` (a
@@ -166,6 +167,8 @@ class Layer:
         """Create the weights for inputs of shape ``(N, *input_shape)``."""
         self.input_shape = tuple(input_shape)
         self.built = True
+        if self.uses_training_rng:
+            self.rng = np.random.default_rng(self.seed)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         """Output shape (batch excluded) for an input shape (batch excluded)."""

@@ -30,10 +30,6 @@ class Dropout(Layer):
         self.seed = None if seed is None else non_negative_int(seed, "Dropout seed")
         self.rng: np.random.Generator | None = None
 
-    def build(self, input_shape, rng):
-        super().build(input_shape, rng)
-        self.rng = np.random.default_rng(self.seed)
-
     def forward(self, x, training=False):
         self.check_input(x)
         if not training:

@@ -97,13 +97,11 @@ def test_warp_kernels_sample_as_tensorflow(keras, shape, mode, nearest, shift, a
         else "bilinear", fill_mode=mode, fill_value=0.25))
     dy = rng.standard_normal(images.shape).astype(np.float32)
     for kernels in (reference, numba_kernels):
-        got = kernels.affine_warp(images, transforms, nearest, reference.FILL_MODES.index(mode),
-                                  0.25)
+        index = reference.FILL_MODES.index(mode)
+        got = kernels.affine_warp(images, transforms, nearest, index, 0.25, height, width)
         assert_close(got, theirs, depth=8)  # a blend of four reads with product weights
-        dx = kernels.affine_warp_backward(dy, transforms, nearest,
-                                          reference.FILL_MODES.index(mode))
-        unfilled = kernels.affine_warp(images, transforms, nearest,
-                                       reference.FILL_MODES.index(mode), 0.0)
+        dx = kernels.affine_warp_backward(dy, transforms, nearest, index, height, width)
+        unfilled = kernels.affine_warp(images, transforms, nearest, index, 0.0, height, width)
         total = float(np.sum(unfilled.astype(np.float64) * dy))
         assert total == pytest.approx(float(np.sum(images.astype(np.float64) * dx)),
                                       abs=1e-4 * (1 + float(np.abs(dy).sum())))
@@ -145,6 +143,25 @@ def test_translation_and_rotation_are_keras_with_the_same_draws(keras):
     np.testing.assert_array_equal(same[:, 0], same[:, 4])  # no width_factor: one zoom
 
 
+def test_random_crop_is_keras_in_training_and_a_centered_resize_otherwise(keras):
+    images = RNG.uniform(0, 255, (4, 9, 11, 2)).astype(np.float32)
+    crop = built(L.RandomCrop(5, 6), images.shape[1:])
+    got = crop.forward(images, training=True)
+    (top, left) = crop.pop_cache("crop")[0][1]
+    assert 0 <= top <= 4 and 0 <= left <= 5
+    np.testing.assert_array_equal(got, images[:, top:top + 5, left:left + 6])  # one offset
+    theirs = keras.layers.RandomCrop(5, 6).transform_images(images, (top, left), training=True)
+    np.testing.assert_array_equal(got, np.asarray(theirs))
+    # inference: the centered 9 x 10 window of aspect 5:6, resized as TensorFlow resizes
+    window = images[:, 0:9, 0:10]
+    expected = np.asarray(keras.ops.image.resize(window, (5, 6), interpolation="bilinear"))
+    assert_close(crop.forward(images), expected, depth=8, scale=255)
+    small = built(L.RandomCrop(12, 12), images.shape[1:])  # larger than the input: resized
+    expected = np.asarray(keras.ops.image.resize(images[:, :, 1:10], (12, 12)))
+    assert_close(small.forward(images, training=True), expected, depth=8, scale=255)
+    assert small.pop_cache("resize")
+
+
 # -- gradients, with the draws fixed ---------------------------------------------------------------
 @pytest.mark.parametrize("make, parameters", [
     (lambda: L.RandomFlip("horizontal"), np.array([True, False, True])),
@@ -180,6 +197,32 @@ def test_random_layer_gradients_with_fixed_draws(make, parameters, monkeypatch):
         up = np.sum(layer.apply(shifted, parameters) * dy)
         shifted[index] -= 2 * step
         numeric[index] = (up - np.sum(layer.apply(shifted, parameters) * dy)) / (2 * step)
+    np.testing.assert_allclose(dx, numeric, atol=1e-7)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_random_crop_gradients_on_both_paths(training):
+    layer = L.RandomCrop(3, 4)
+    with floatx("float64"):
+        built(layer, (5, 6, 2))
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 5, 6, 2))
+    if not training:  # the resize path, in training because the image is not larger
+        layer.height, layer.width = 3, 7
+    state = layer.rng.bit_generator.state
+    y = layer.forward(x, training=True)
+    dy = np.random.default_rng(2).standard_normal(y.shape)
+    dx = layer.backward(dy)
+    numeric = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        values = []
+        for step in (1e-6, -1e-6):
+            shifted = x.copy()
+            shifted[index] += step
+            layer.rng.bit_generator.state = state  # the same offset each time
+            values.append(np.sum(layer.forward(shifted, training=True) * dy))
+            layer.release_cache()
+        numeric[index] = (values[0] - values[1]) / 2e-6
+    layer.rng.bit_generator.state = state
     np.testing.assert_allclose(dx, numeric, atol=1e-7)
 
 
@@ -245,23 +288,25 @@ def test_configs_round_trip_and_keras_files_load(keras, tmp_path):
                                keras.layers.RandomRotation(0.05, interpolation="nearest"),
                                keras.layers.RandomZoom(0.1, (-0.2, 0.1), fill_mode="wrap"),
                                keras.layers.RandomFlip("horizontal", seed=4),
+                               keras.layers.RandomCrop(6, 7),
                                keras.layers.RandomContrast(0.3, value_range=(0, 1)),
                                keras.layers.RandomBrightness((-0.1, 0.2), value_range=(0, 1)),
                                keras.layers.Flatten(), keras.layers.Dense(3)])
     theirs.save(tmp_path / "k.keras")
     ours = tn.models.load_model(tmp_path / "k.keras")
     names = ["Rescaling", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomFlip",
-             "RandomContrast", "RandomBrightness"]
-    assert [type(layer).__name__ for layer in ours.layers[:7]] == names
+             "RandomCrop", "RandomContrast", "RandomBrightness"]
+    assert [type(layer).__name__ for layer in ours.layers[:8]] == names
     assert ours.layers[1].width_range == (-0.2, 0.2) and ours.layers[1].fill_mode == "nearest"
     assert ours.layers[2].factor == (-0.05, 0.05) and ours.layers[2].interpolation == "nearest"
     assert ours.layers[3].width_range == (-0.2, 0.1) and ours.layers[3].fill_mode == "wrap"
     assert ours.layers[4].mode == "horizontal" and ours.layers[4].seed == 4
-    assert ours.layers[6].factor == (-0.1, 0.2) and ours.layers[6].value_range == (0.0, 1.0)
+    assert (ours.layers[5].height, ours.layers[5].width) == (6, 7)
+    assert ours.layers[7].factor == (-0.1, 0.2) and ours.layers[7].value_range == (0.0, 1.0)
     assert_close(ours.predict(IMAGES, verbose=0), np.asarray(theirs.predict(IMAGES, verbose=0)),
                  depth=6 * 7 * 3 + 4)
     ours.save(tmp_path / "back.keras")
     again = keras.saving.load_model(tmp_path / "back.keras")
-    assert [type(layer).__name__ for layer in again.layers[:7]] == names
-    assert tuple(again.layers[5].factor) == (0, 0.3)
+    assert [type(layer).__name__ for layer in again.layers[:8]] == names
+    assert tuple(again.layers[6].factor) == (0, 0.3)
     assert again.layers[1].width_lower == -0.2 and list(again.layers[2].factor) == [-0.05, 0.05]

@@ -47,6 +47,7 @@ BAD_ARGUMENTS = [
     ("RandomRotation interpolation", lambda: L.RandomRotation(0.1, interpolation="cubic"),
      "'cubic'"),
     ("RandomZoom height_factor", lambda: L.RandomZoom(1.5), "1.5"),
+    ("RandomCrop height", lambda: L.RandomCrop(0, 4), "0"),
     ("ZeroPadding2D padding", lambda: L.ZeroPadding2D((1, 2, 3)), "(1, 2, 3)"),
     ("Concatenate axis", lambda: L.Concatenate(axis=0), "0"),
     ("Dense regularizer", lambda: L.Dense(2, kernel_regularizer="l3"), "'l3'"),

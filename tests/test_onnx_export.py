@@ -110,7 +110,14 @@ def dropout_only() -> tn.Sequential:
     return tn.Sequential([L.Input((5,)), L.Dropout(0.5)], seed=6)
 
 
-EVERY_LAYER = {"every_layer_cnn": every_layer_cnn, "images_out": images_out,
+def cropped() -> tn.Sequential:
+    """RandomCrop's inference: a centered window of a non-square image resized (NCHW after it:
+    a Conv2D follows)."""
+    return tn.Sequential([L.Input((9, 8, 2)), L.RandomCrop(5, 6), L.Conv2D(3, 2),
+                          L.RandomCrop(4, 4)], seed=7)
+
+
+EVERY_LAYER = {"every_layer_cnn": every_layer_cnn, "images_out": images_out, "cropped": cropped,
                "pooled_features": pooled_features, "dropout_only": dropout_only}
 
 

@@ -111,6 +111,7 @@ def test_round_trip_covers_every_serializable_layer_type(tmp_path):
     image = tn.Input((6, 6, 2))
     h = L.RandomFlip()(L.RandomContrast(0.1)(L.RandomBrightness(0.1)(L.Rescaling(2.0)(image))))
     h = L.RandomZoom(0.1)(L.RandomRotation(0.1)(L.RandomTranslation(0.1, 0.2)(h)))
+    h = L.RandomCrop(6, 6)(h)  # the same size: a resize that changes nothing
     h = L.Conv2D(3, 3, padding="same", activation="relu")(h)
     h = L.MaxPooling2D()(L.AveragePooling2D(3, strides=1, padding="same")(
         L.BatchNormalization(momentum=0.5)(h)))

@@ -2,7 +2,8 @@
 (alias ``MaxPool2D``), ``AveragePooling2D`` (alias ``AvgPool2D``), ``GlobalAveragePooling2D``
 (alias ``GlobalAvgPool2D``), ``Dropout``, ``BatchNormalization``, the merge layers, ``Reshape``,
 ``ZeroPadding2D``, ``Rescaling`` and the augmentations ``RandomFlip``, ``RandomBrightness``,
-``RandomContrast``, ``RandomTranslation``, ``RandomRotation`` and ``RandomZoom``.
+``RandomContrast``, ``RandomTranslation``, ``RandomRotation``, ``RandomZoom`` and
+``RandomCrop``.
 
 The registry: importing a layer's module registers its class (``@register``), and saved files
 name classes through ``REGISTRY`` only (never by importing a name). A new layer is one module
@@ -13,6 +14,7 @@ from .activations import Activation
 from .augmentation import (
     RandomBrightness,
     RandomContrast,
+    RandomCrop,
     RandomFlip,
     RandomRotation,
     RandomTranslation,
@@ -49,8 +51,8 @@ __all__ = ["REGISTRY", "Activation", "Add", "Average", "AveragePooling2D", "AvgP
            "BatchNormalization", "Concatenate", "Conv2D", "Dense", "Dropout", "Flatten",
            "GlobalAveragePooling2D", "GlobalAvgPool2D", "Input", "InputLayer", "Layer",
            "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "RandomBrightness",
-           "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
-           "Rescaling",
+           "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation",
+           "RandomZoom", "Rescaling",
            "Reshape", "Subtract",
            "ZeroPadding2D", "add", "average", "concatenate", "maximum", "minimum", "multiply",
            "register", "subtract"]

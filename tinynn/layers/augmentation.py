@@ -1,7 +1,8 @@
 """Keras 3's image preprocessing layers: ``Rescaling`` (always on) and the random augmentations
 ``RandomFlip``, ``RandomBrightness``, ``RandomContrast``, ``RandomTranslation``,
 ``RandomRotation`` and ``RandomZoom`` (active only in training, the identity in
-``predict``/``evaluate``, left out of ONNX exports). The three warps run ``ops.affine_warp``
+``predict``/``evaluate``, left out of ONNX exports), and ``RandomCrop`` (a random crop in
+training, a centered crop resized to the target otherwise). The three warps run ``ops.affine_warp``
 (numba, NumPy twin), TensorFlow's sampling exactly: fill modes "reflect" (Keras's default),
 "wrap", "constant" and "nearest", "bilinear" or "nearest" interpolation.
 
@@ -27,7 +28,7 @@ import numpy as np
 from .. import ops
 from ..errors import ArgumentError, ShapeError
 from ..ops.reference import FILL_MODES
-from ..validation import choice, non_negative_int
+from ..validation import choice, non_negative_int, positive_int
 from .base import Layer, register
 
 
@@ -254,10 +255,11 @@ class RandomWarp(RandomImageLayer):
         return self.interpolation == "nearest", FILL_MODES.index(self.fill_mode)
 
     def apply(self, x, transforms):
-        return ops.affine_warp(x, transforms, *self._warp_arguments(), self.fill_value)
+        return ops.affine_warp(x, transforms, *self._warp_arguments(), self.fill_value,
+                               *x.shape[1:3])
 
     def gradient(self, dy, x, transforms):
-        return ops.affine_warp_backward(dy, transforms, *self._warp_arguments())
+        return ops.affine_warp_backward(dy, transforms, *self._warp_arguments(), *x.shape[1:3])
 
 
 @register
@@ -375,3 +377,76 @@ def zoom_matrices(rows: np.ndarray, columns: np.ndarray, height: int, width: int
     zeros = np.zeros_like(rows)
     return np.stack([columns, zeros, (width - 1) / 2 * (1 - columns), zeros, rows,
                      (height - 1) / 2 * (1 - rows)], axis=1)
+
+
+@register
+class RandomCrop(RandomImageLayer):
+    """Crop images to (``height``, ``width``). In training, when the input is larger, at an
+    offset uniform over the possible ones, one offset for the whole batch (as Keras draws
+    it). Otherwise, and in inference, the largest centered window of the target's aspect
+    ratio is resized to the target (bilinear, half-pixel centers, as TensorFlow's resize):
+    Keras 3.15 documents this but returns the input uncropped in inference, a shape its next
+    layer refuses (docs/keras-parity.md).
+
+    Input shape: (N, H, W, C). Output shape: (N, height, width, C)."""
+
+    arguments = ("height", "width", "seed")
+    keras_name = "RandomCrop"
+
+    def __init__(self, height: int, width: int, seed: int | None = None,
+                 name: str | None = None, input_shape: tuple | None = None):
+        super().__init__(seed=seed, name=name, input_shape=input_shape)
+        self.height = positive_int(height, "RandomCrop height")
+        self.width = positive_int(width, "RandomCrop width")
+
+    def compute_output_shape(self, input_shape):
+        return (self.height, self.width, input_shape[-1])
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        H, W = x.shape[1:3]
+        if training and H > self.height and W > self.width:
+            starts = self.draw_for_batch(len(x), lambda rows: self.draw(rows, x.dtype))
+            self._cache["crop"] = (x.shape, starts[0]) if len(x) else (x.shape, (0, 0))
+            top, left = self._cache["crop"][1]
+            return x[:, top:top + self.height, left:left + self.width].copy()
+        (top, left, rows, columns), transform = self.resize_window(H, W)
+        window = np.ascontiguousarray(x[:, top:top + rows, left:left + columns])
+        transforms = np.tile(transform, (len(x), 1))
+        if training:
+            self._cache["resize"] = (x.shape, (top, left, rows, columns), transforms)
+        return ops.affine_warp(window, transforms, False, NEAREST, 0.0, self.height, self.width)
+
+    def backward(self, dy):
+        if "crop" in self._cache:
+            (shape, (top, left)), = self.pop_cache("crop")
+            dx = np.zeros(shape, dy.dtype)
+            dx[:, top:top + self.height, left:left + self.width] = dy
+            return dx
+        (shape, (top, left, rows, columns), transforms), = self.pop_cache("resize")
+        dx = np.zeros(shape, dy.dtype)
+        dx[:, top:top + rows, left:left + columns] = ops.affine_warp_backward(
+            dy, transforms, False, NEAREST, rows, columns)
+        return dx
+
+    def draw(self, n, dtype):
+        """One offset (top, left) for the whole batch, repeated per image."""
+        top = int(self.rng.integers(0, self.input_shape[0] - self.height + 1))
+        left = int(self.rng.integers(0, self.input_shape[1] - self.width + 1))
+        return np.tile(np.array([top, left]), (n, 1))
+
+    def resize_window(self, H: int, W: int) -> tuple[tuple, np.ndarray]:
+        """The centered window of the target's aspect ratio in an (H, W) image, as (top, left,
+        rows, columns) (Keras's arithmetic), and the (6,) transform that resizes it to the
+        target: row = (y + 1/2) * rows / height - 1/2 inside the window, likewise columns,
+        clamped to the window's edges."""
+        rows = max(min(H, int(W * self.height / self.width)), 1)
+        columns = max(min(W, int(H * self.width / self.height)), 1)
+        top, left = int((H - rows) / 2), int((W - columns) / 2)
+        row_scale, column_scale = rows / self.height, columns / self.width
+        transform = np.array([column_scale, 0, 0.5 * column_scale - 0.5, 0, row_scale,
+                              0.5 * row_scale - 0.5], np.float32)
+        return (top, left, rows, columns), transform
+
+
+NEAREST = FILL_MODES.index("nearest")  # a resize reads clamped coordinates (the edge pixels)

@@ -777,8 +777,8 @@ def _round_half_away(c):
 def _warp_image(image, transform, nearest, mode, fill, out):
     H, W, C = image.shape
     one = np.float32(1)
-    for y in range(H):
-        for x in range(W):
+    for y in range(out.shape[0]):
+        for x in range(out.shape[1]):
             row, column = _coordinates(transform, y, x, W, H, mode)
             if nearest:
                 r, c = _round_half_away(row), _round_half_away(column)
@@ -801,8 +801,8 @@ def _warp_image(image, transform, nearest, mode, fill, out):
 
 
 @parallel_kernel
-def affine_warp(images, transforms, nearest, mode, fill):
-    out = np.empty_like(images)
+def affine_warp(images, transforms, nearest, mode, fill, height, width):
+    out = np.empty((images.shape[0], height, width, images.shape[3]), images.dtype)
     fill = images.dtype.type(fill)
     for n in prange(images.shape[0]):
         _warp_image(images[n], transforms[n], nearest, mode, fill, out[n])
@@ -811,10 +811,10 @@ def affine_warp(images, transforms, nearest, mode, fill):
 
 @njit(cache=True)
 def _warp_image_backward(dy, transform, nearest, mode, dx):
-    H, W = dy.shape[0], dy.shape[1]
+    H, W = dx.shape[0], dx.shape[1]
     one = np.float32(1)
-    for y in range(H):
-        for x in range(W):
+    for y in range(dy.shape[0]):
+        for x in range(dy.shape[1]):
             row, column = _coordinates(transform, y, x, W, H, mode)
             if nearest:
                 _scatter_source(dx, _round_half_away(row), _round_half_away(column), one,
@@ -830,8 +830,8 @@ def _warp_image_backward(dy, transform, nearest, mode, dx):
 
 
 @parallel_kernel
-def affine_warp_backward(dy, transforms, nearest, mode):
-    dx = np.zeros_like(dy)
+def affine_warp_backward(dy, transforms, nearest, mode, height, width):
+    dx = np.zeros((dy.shape[0], height, width, dy.shape[3]), dy.dtype)
     for n in prange(dy.shape[0]):
         _warp_image_backward(dy[n], transforms[n], nearest, mode, dx[n])
     return dx

@@ -435,12 +435,13 @@ def _mapped(c, length: int, mode: int):
     return np.clip(c, np.float32(0), top).astype(np.float32)
 
 
-def _sources(transform, H: int, W: int, nearest: bool, mode: int):
-    """For every output pixel, its source pixels and weights: a list of (rows, columns,
-    weights), each (H, W); rows or columns outside the image are to be read as ``fill``."""
+def _sources(transform, H: int, W: int, nearest: bool, mode: int, out_shape: tuple):
+    """For every pixel of an output of ``out_shape`` (height, width), its source pixels in an
+    (H, W) input and their weights: a list of (rows, columns, weights), each of ``out_shape``;
+    rows or columns outside the input are to be read as ``fill``."""
     a0, a1, a2, b0, b1, b2 = (np.float32(v) for v in transform[:6])
-    y, x = np.meshgrid(np.arange(H, dtype=np.float32), np.arange(W, dtype=np.float32),
-                       indexing="ij")
+    y, x = np.meshgrid(np.arange(out_shape[0], dtype=np.float32),
+                       np.arange(out_shape[1], dtype=np.float32), indexing="ij")
     columns = _mapped(a0 * x + a1 * y + a2, W, mode)
     rows = _mapped(b0 * x + b1 * y + b2, H, mode)
     if nearest:
@@ -457,14 +458,16 @@ def _round_half_away(c):
     return (np.sign(c) * np.floor(np.abs(c) + np.float32(0.5))).astype(np.int64)
 
 
-def affine_warp(images, transforms, nearest: bool, mode: int, fill):
-    """Warp each image by its transform (section comment). Input shapes: images (N, H, W, C),
-    transforms (N, 6+). ``mode``: an index of FILL_MODES. Output: a new (N, H, W, C) array."""
+def affine_warp(images, transforms, nearest: bool, mode: int, fill, height: int, width: int):
+    """Warp each image by its transform (section comment) into a (height, width) output. Input
+    shapes: images (N, H, W, C), transforms (N, 6+). ``mode``: an index of FILL_MODES. Output:
+    a new (N, height, width, C) array."""
     N, H, W, C = images.shape
-    out = np.empty_like(images)
+    out = np.empty((N, height, width, C), images.dtype)
     for n in range(N):
-        total = np.zeros((H, W, C), images.dtype)
-        for rows, columns, weights in _sources(transforms[n], H, W, nearest, mode):
+        total = np.zeros((height, width, C), images.dtype)
+        for rows, columns, weights in _sources(transforms[n], H, W, nearest, mode,
+                                               (height, width)):
             inside = (rows >= 0) & (rows < H) & (columns >= 0) & (columns < W)
             values = np.where(inside[..., None], images[n][np.clip(rows, 0, H - 1),
                                                           np.clip(columns, 0, W - 1)],
@@ -474,13 +477,15 @@ def affine_warp(images, transforms, nearest: bool, mode: int, fill):
     return out
 
 
-def affine_warp_backward(dy, transforms, nearest: bool, mode: int):
-    """d(input) of ``affine_warp`` from d(output) ``dy`` (N, H, W, C): each output gradient
-    added back to the pixels it was read from, with their weights (fill reads get nothing)."""
-    N, H, W, C = dy.shape
-    dx = np.zeros_like(dy)
+def affine_warp_backward(dy, transforms, nearest: bool, mode: int, height: int, width: int):
+    """d(input) (N, height, width, C) of ``affine_warp`` from d(output) ``dy`` (N, OH, OW, C):
+    each output gradient added back to the pixels it was read from, with their weights (fill
+    reads get nothing)."""
+    N, OH, OW, C = dy.shape
+    H, W = height, width
+    dx = np.zeros((N, H, W, C), dy.dtype)
     for n in range(N):
-        for rows, columns, weights in _sources(transforms[n], H, W, nearest, mode):
+        for rows, columns, weights in _sources(transforms[n], H, W, nearest, mode, (OH, OW)):
             inside = (rows >= 0) & (rows < H) & (columns >= 0) & (columns < W)
             contribution = dy[n] if weights is None else weights[..., None] * dy[n]
             np.add.at(dx[n], (rows[inside], columns[inside]), contribution[inside])

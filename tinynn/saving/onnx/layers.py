@@ -21,7 +21,8 @@ What each becomes (NCHW: the graph holds the value channels first):
   the following Dense needs no permuted weights.
 - Dropout, InputLayer and the random augmentations (RandomFlip, RandomBrightness,
   RandomContrast, RandomTranslation, RandomRotation, RandomZoom): nothing (the identity in
-  inference); Rescaling: Mul and Add.
+  inference); Rescaling: Mul and Add; RandomCrop: its inference, the centered window (Slice)
+  resized (Resize, linear, half-pixel centers).
 - Reshape: back to NHWC if needed, then Reshape to (0: the batch, *target_shape).
 - ZeroPadding2D: Pad with zeros, in whichever layout the value is.
 - Add, Average, Maximum, Minimum: Sum, Mean, Max, Min over the inputs; Subtract: Sub;
@@ -60,6 +61,7 @@ from ...layers import (
     Multiply,
     RandomBrightness,
     RandomContrast,
+    RandomCrop,
     RandomFlip,
     RandomRotation,
     RandomTranslation,
@@ -151,6 +153,31 @@ def _rescaling(graph: Graph, layer: Rescaling, x: Tensor) -> Tensor:
     y = graph.node("Mul", [x.name, graph.scalar(layer.scale)], f"{layer.name}/Mul")
     return x._replace(name=graph.node("Add", [y, graph.scalar(layer.offset)],
                                       f"{layer.name}/Add"))
+
+
+def _random_crop(graph: Graph, layer: RandomCrop, x: Tensor) -> Tensor:
+    """Inference: the centered window (a Slice, when smaller than the image) resized to the
+    target (Resize: linear, half-pixel centers, as the layer's warp), in NCHW."""
+    x = to_channels_first(graph, x, layer.name)
+    height, width, channels = x.shape
+    (top, left, rows, columns), _ = layer.resize_window(height, width)
+    name = x.name
+    if (rows, columns) != (height, width):
+        name = graph.node("Slice", [name, graph.ints(f"{layer.name}/starts", [top, left]),
+                                    graph.ints(f"{layer.name}/ends", [top + rows, left + columns]),
+                                    graph.ints(f"{layer.name}/axes", [2, 3])],
+                          f"{layer.name}/Slice")
+    shape = graph.node("Shape", [name], f"{layer.name}/Shape")
+    batch_channels = graph.node("Slice", [shape, graph.ints(f"{layer.name}/zero", [0]),
+                                          graph.ints(f"{layer.name}/two", [2])],
+                                f"{layer.name}/batch_channels")
+    sizes = graph.node("Concat", [batch_channels, graph.ints(f"{layer.name}/size",
+                                                             [layer.height, layer.width])],
+                       f"{layer.name}/sizes", axis=0)
+    y = graph.node("Resize", [name, "", "", sizes], f"{layer.name}/Resize", mode="linear",
+                   coordinate_transformation_mode="half_pixel")
+    return Tensor(y, layer.compute_output_shape((height, width, channels)),
+                  channels_first=True)
 
 
 def _dense(graph: Graph, layer: Dense, x: Tensor) -> Tensor:
@@ -287,6 +314,7 @@ LAYERS = {
     RandomTranslation: _pass_through,
     RandomRotation: _pass_through,
     RandomZoom: _pass_through,
+    RandomCrop: _random_crop,
     Rescaling: _rescaling,
     Dense: _dense,
     Conv2D: _conv2d,

@@ -357,3 +357,31 @@ def test_split_dataset_follows_keras_sizes_on_arrays():
         tn.utils.split_dataset(X, left_size=100)
     with pytest.raises(ArgumentError, match="expected left_size or right_size"):
         tn.utils.split_dataset(X)
+
+
+def test_keras_simple_mnist_convnet_runs_with_tinynn_as_keras():
+    """keras.io's "Simple MNIST convnet", its code as written with ``import tinynn as keras``
+    (random digits-shaped data instead of the MNIST download, 2 epochs on 256 images)."""
+    import tinynn as keras
+    from tinynn import layers
+    num_classes, input_shape = 10, (28, 28, 1)
+    rng = np.random.default_rng(0)
+    x_train = rng.integers(0, 256, (256, 28, 28)).astype("float32") / 255
+    y_train = rng.integers(0, 10, 256)
+    x_train = np.expand_dims(x_train, -1)
+    y_train = keras.utils.to_categorical(y_train, num_classes)
+    model = keras.Sequential([
+        keras.Input(shape=input_shape),
+        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Flatten(),
+        layers.Dropout(0.5),
+        layers.Dense(num_classes, activation="softmax"),
+    ])
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model.fit(x_train, y_train, batch_size=128, epochs=2, validation_split=0.1, verbose=0)
+    score = model.evaluate(x_train, y_train, verbose=0)
+    assert len(score) == 2 and 0 <= score[1] <= 1
+    assert model.count_params() == 34_826  # the tutorial's summary: 34,826 parameters

@@ -43,6 +43,7 @@ from . import (  # noqa: E402
     saving,
     tuning,
     utils,
+    visualize,
 )
 from .config import set_random_seed
 from .layers import Input
@@ -54,5 +55,5 @@ __all__ = [
     "Input", "Model", "Sequential", "activations", "callbacks", "config", "datasets",
     "distribution", "errors",
     "initializers", "layers", "losses", "metrics", "models", "optimizers", "regularizers",
-    "saving", "set_random_seed", "tuning", "utils",
+    "saving", "set_random_seed", "tuning", "utils", "visualize",
 ]

@@ -20,6 +20,11 @@ it is not, so no vertical flips), RandomTranslation(0.1, 0.1) and RandomRotation
 11 degrees), both filling with "constant" zeros, Fashion-MNIST's black background ("reflect",
 Keras's default, would mirror parts of the garment into the margins). Files are named
 ``task3_augment_*``.
+
+``--explain`` shows what the trained network does (``tinynn.visualize``): conv1's filters, the
+feature maps of both convolutions for the first test image, the most confident mistakes on the
+test set, and the accuracy of each class (``<tag>_filters.png``, ``<tag>_conv1_maps.png``,
+``<tag>_conv2_maps.png``, ``<tag>_misclassified.png``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from common import (
 )
 
 import tinynn as tn
+from tinynn import visualize
+from tinynn.datasets.fashion_mnist import CLASS_NAMES
 from tinynn.errors import MissingDependencyError
 from tinynn.plotting import plot_histories, plot_history
 
@@ -87,6 +94,8 @@ def train(args, data, batch_norm: bool) -> dict:
              + (" with BatchNormalization" if batch_norm else ""))
     print(f"saved {plot_history(history, args.out / f'{tag}_curves.png', title=title)}")
     accuracy = report_test_results(model, x_test, y_test, args.out, tag)
+    if args.explain:
+        explain(model, x_test, y_test, args.out, tag)
     model.save(args.out / f"{tag}_model.npz")
     print(f"saved {args.out / f'{tag}_model.npz'}")
     try:  # the same network for ONNX Runtime, next to the .npz (examples/serve_onnx.py)
@@ -96,12 +105,35 @@ def train(args, data, batch_norm: bool) -> dict:
     return {"history": history, "accuracy": accuracy, "per_epoch": per_epoch}
 
 
+def explain(model, x_test, y_test, out, tag: str) -> None:
+    """Write the figures of ``--explain`` and print the accuracy of each class."""
+    convolutions = [layer for layer in model.layers if isinstance(layer, tn.layers.Conv2D)]
+    paths = [visualize.plot_filters(convolutions[0], out / f"{tag}_filters.png",
+                                    title="conv1's 32 filters (5x5)")]
+    for number, layer in enumerate(convolutions[:2], start=1):
+        paths.append(visualize.plot_feature_maps(
+            model, layer, x_test[0], out / f"{tag}_conv{number}_maps.png",
+            title=f"conv{number}'s feature maps for the first test image "
+                  f"({CLASS_NAMES[y_test[0]]})"))
+    paths.append(visualize.plot_misclassified(model, x_test, y_test,
+                                              out / f"{tag}_misclassified.png",
+                                              class_names=CLASS_NAMES))
+    predicted = model.predict(x_test, batch_size=1000, verbose=0).argmax(axis=1)
+    for name, accuracy in zip(CLASS_NAMES, visualize.per_class_accuracy(
+            y_test, predicted, len(CLASS_NAMES))):
+        print(f"{name:>12}: {accuracy:.4f}")
+    for path in paths:
+        print(f"saved {path}")
+
+
 def main() -> None:
     parser = base_parser(__doc__.splitlines()[0], epochs=20, batch_size=32, out="out/task3")
     parser.add_argument("--dropout", type=float, default=0.4)
     parser.add_argument("--lr", type=float, default=0.001)
     parser.add_argument("--batch-norm", action="store_true",
                         help="also train the network with BatchNormalization and compare")
+    parser.add_argument("--explain", action="store_true",
+                        help="write filters, feature maps and mistakes (module docstring)")
     parser.add_argument("--augment", action="store_true",
                         help="flip, shift and rotate the training images (module docstring)")
     args = parse_args(parser)

@@ -97,3 +97,12 @@ def test_image_folder_example_trains_from_the_pngs_it_wrote(real_data_dir, tmp_p
     assert sorted(p.name for p in (tmp_path / "images").iterdir())[:2] == ["Ankle boot", "Bag"]
     assert len(list((tmp_path / "images").rglob("*.png"))) == 200
     assert (tmp_path / "image_folder_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_task3_explain_writes_filters_feature_maps_and_mistakes(real_data_dir, tmp_path):
+    out = run_example("task3_cnn.py", "--limit", "256", "--epochs", "1", "--explain",
+                      tmp_path=tmp_path)
+    assert "Ankle boot: " in out and "T-shirt/top: " in out  # per-class accuracy
+    for name in ("task3_filters.png", "task3_conv1_maps.png", "task3_conv2_maps.png",
+                 "task3_misclassified.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -127,7 +127,8 @@ def plot_misclassified(model, x: np.ndarray, y, path: str | os.PathLike,
 
 def _show_grid(grid: np.ndarray, path, title: str) -> Path:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(3.0, grid.shape[1] / 8), max(3.0, grid.shape[0] / 8)))
+    width = min(10.0, max(3.0, grid.shape[1] / 24))  # inches, the grid's aspect kept
+    fig, ax = plt.subplots(figsize=(width, width * grid.shape[0] / grid.shape[1] + 0.5))
     try:
         ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0, vmax=1)
         ax.axis("off")

@@ -23,8 +23,9 @@ Keras's default, would mirror parts of the garment into the margins). Files are 
 
 ``--explain`` shows what the trained network does (``tinynn.visualize``): conv1's filters, the
 feature maps of both convolutions for the first test image, the most confident mistakes on the
-test set, and the accuracy of each class (``<tag>_filters.png``, ``<tag>_conv1_maps.png``,
-``<tag>_conv2_maps.png``, ``<tag>_misclassified.png``).
+test set, saliency maps and conv2's Grad-CAM for the first four test images, and the accuracy
+of each class (``<tag>_filters.png``, ``<tag>_conv1_maps.png``, ``<tag>_conv2_maps.png``,
+``<tag>_misclassified.png``, ``<tag>_explanations.png``).
 """
 
 from __future__ import annotations
@@ -118,6 +119,9 @@ def explain(model, x_test, y_test, out, tag: str) -> None:
     paths.append(visualize.plot_misclassified(model, x_test, y_test,
                                               out / f"{tag}_misclassified.png",
                                               class_names=CLASS_NAMES))
+    paths.append(visualize.plot_explanations(model, convolutions[1], x_test[:4],
+                                             out / f"{tag}_explanations.png",
+                                             class_names=CLASS_NAMES))
     predicted = model.predict(x_test, batch_size=1000, verbose=0).argmax(axis=1)
     for name, accuracy in zip(CLASS_NAMES, visualize.per_class_accuracy(
             y_test, predicted, len(CLASS_NAMES))):

@@ -104,5 +104,5 @@ def test_task3_explain_writes_filters_feature_maps_and_mistakes(real_data_dir, t
                       tmp_path=tmp_path)
     assert "Ankle boot: " in out and "T-shirt/top: " in out  # per-class accuracy
     for name in ("task3_filters.png", "task3_conv1_maps.png", "task3_conv2_maps.png",
-                 "task3_misclassified.png"):
+                 "task3_misclassified.png", "task3_explanations.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -6,6 +6,7 @@ import pytest
 import tinynn as tn
 from tinynn import visualize
 from tinynn.errors import ArgumentError, ShapeError
+from tinynn.testing import floatx
 
 L = tn.layers
 
@@ -86,9 +87,80 @@ def test_plots_write_png_files(tmp_path):
              visualize.plot_filters(model.get_layer("conv"), tmp_path / "f" / "filters.png"),
              visualize.plot_misclassified(gray, IMAGES[..., :1], np.array([0, 1, 2, 0, 1]),
                                           tmp_path / "wrong.png", class_names=["a", "b", "c"])]
+    paths.append(visualize.plot_explanations(model, "conv", IMAGES[:3], tmp_path / "why.png"))
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ShapeError, match="expected at most 8 images, got 9"):
+        visualize.plot_explanations(model, "conv", np.zeros((9, 6, 6, 2), np.float32),
+                                    tmp_path / "many.png")
     with pytest.raises(ShapeError, match="expected a layer with image outputs"):
         visualize.plot_feature_maps(model, model.layers[2], IMAGES[0], tmp_path / "x.png")
     with pytest.raises(ShapeError, match=r"expected images .* got \(5, 6, 6, 2\)"):
         visualize.plot_misclassified(model, IMAGES, np.zeros(5, int), tmp_path / "y.png")
+
+
+# -- gradients of the inference function -----------------------------------------------------------
+def regularized_model():
+    """Conv, BatchNormalization, Dropout and a softmax output, trained a little in float64 so
+    that the moving statistics are not the initial ones."""
+    with floatx("float64"):
+        model = tn.Sequential([L.Input((5, 5, 1)), L.Conv2D(3, 3, activation="tanh"),
+                               L.BatchNormalization(), L.Flatten(), L.Dropout(0.5),
+                               L.Dense(3, activation="softmax")], seed=2)
+        model.compile("adam", "sparse_categorical_crossentropy")
+        x = np.random.default_rng(3).standard_normal((16, 5, 5, 1))
+        model.fit(x, np.arange(16) % 3, epochs=2, batch_size=8, verbose=0)
+    return model, x[:2]
+
+
+def test_saliency_is_the_gradient_of_the_inference_logit(float64):
+    model, x = regularized_model()
+    moving = model.get_layer("batch_normalization").state["moving_mean"].copy()
+    got = visualize.saliency(model, x, classes=[2, 0])
+    np.testing.assert_array_equal(got, visualize.saliency(model, x, classes=[2, 0]))
+    np.testing.assert_array_equal(moving, model.get_layer("batch_normalization")
+                                  .state["moving_mean"])  # inference: statistics unchanged
+    numeric = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        values = []
+        for step in (1e-6, -1e-6):
+            shifted = x.copy()
+            shifted[index] += step
+            logits = model.forward(shifted, training=False, logits=True)
+            values.append(logits[0, 2] + logits[1, 0])
+        numeric[index] = (values[0] - values[1]) / 2e-6
+    np.testing.assert_allclose(got, numeric, atol=1e-7)
+    predicted = model.predict(x, verbose=0).argmax(axis=1)
+    np.testing.assert_array_equal(visualize.saliency(model, x),
+                                  visualize.saliency(model, x, classes=predicted))
+    with pytest.raises(ArgumentError, match=r"classes expected indices in \[0, 3\)"):
+        visualize.saliency(model, x, classes=3)
+
+
+def test_smooth_grad_averages_noisy_saliency_reproducibly(float64):
+    model, x = regularized_model()
+    np.testing.assert_allclose(visualize.smooth_grad(model, x, samples=3, noise_level=0.0),
+                               visualize.saliency(model, x), atol=1e-12)
+    first = visualize.smooth_grad(model, x, samples=4, seed=5)
+    np.testing.assert_array_equal(first, visualize.smooth_grad(model, x, samples=4, seed=5))
+    assert not np.allclose(first, visualize.smooth_grad(model, x, samples=4, seed=6))
+
+
+def test_grad_cam_by_hand_on_a_small_model(float64):
+    with floatx("float64"):
+        model = tn.Sequential([L.Input((5, 5, 1)), L.Conv2D(2, 3, activation="relu",
+                                                           name="conv"),
+                               L.Flatten(), L.Dense(3, activation="softmax")], seed=4)
+        model.build()
+    x = np.random.default_rng(5).standard_normal((3, 5, 5, 1))
+    activations = model.get_layer("conv").forward(x)  # (3, 3, 3, 2)
+    kernel = model.layers[-1].params["kernel"]  # (18, 3): d(logit c)/d(flattened A)
+    classes = np.array([0, 2, 1])
+    expected = np.empty((3, 3, 3))
+    for n, c in enumerate(classes):
+        alpha = kernel[:, c].reshape(3, 3, 2).mean(axis=(0, 1))
+        expected[n] = np.maximum((activations[n] * alpha).sum(axis=-1), 0)
+    np.testing.assert_allclose(visualize.grad_cam(model, "conv", x, classes), expected,
+                               atol=1e-12)
+    with pytest.raises(ShapeError, match="grad_cam expected a layer with image outputs"):
+        visualize.grad_cam(model, model.layers[1], x)

@@ -111,11 +111,16 @@ class RandomImageLayer(Layer):
         self.check_input(x)
         if not training:
             return x
+        if self.inference_gradients:  # the identity, differentiated
+            self._cache["identity"] = True
+            return x
         parameters = self.draw_for_batch(len(x), lambda rows: self.draw(rows, x.dtype))
         self._cache["x"], self._cache["parameters"] = x, parameters
         return self.apply(x, parameters)
 
     def backward(self, dy):
+        if self._cache.pop("identity", False):
+            return dy
         x, parameters = self.pop_cache("x", "parameters")
         return self.gradient(dy, x, parameters)
 
@@ -405,7 +410,7 @@ class RandomCrop(RandomImageLayer):
     def forward(self, x, training=False):
         self.check_input(x)
         H, W = x.shape[1:3]
-        if training and H > self.height and W > self.width:
+        if training and not self.inference_gradients and H > self.height and W > self.width:
             starts = self.draw_for_batch(len(x), lambda rows: self.draw(rows, x.dtype))
             self._cache["crop"] = (x.shape, starts[0]) if len(x) else (x.shape, (0, 0))
             top, left = self._cache["crop"][1]

@@ -91,6 +91,11 @@ class Layer:
     #: all ``global_rows`` and keeps ``rows``, so that every rank's Generator advances alike
     #: and each sample gets the randomness one process would give it. None: the whole batch.
     batch_shard: tuple[int, slice] | None = None
+    #: Set by ``tinynn.visualize.inference_gradients`` around a ``forward(training=True)``
+    #: whose ``backward`` must differentiate the inference function: layers that act
+    #: differently in training (Dropout, BatchNormalization, the augmentations) then compute
+    #: what inference computes, and still keep what ``backward`` needs.
+    inference_gradients = False
     #: The model sets this to False on its first layer with parameters: its ``backward`` then
     #: only fills ``grads`` and returns None instead of d(input), which nobody would use.
     compute_input_gradient = True

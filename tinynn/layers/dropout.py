@@ -35,7 +35,7 @@ class Dropout(Layer):
         if not training:
             return x
         mask = None
-        if self.rate > 0:
+        if self.rate > 0 and not self.inference_gradients:
             keep = self._uniform(x) >= self.rate  # P(keep) = 1 - rate
             mask = keep * x.dtype.type(1 / (1 - self.rate))  # 0 or 1 / (1 - rate), x's dtype
             x = x * mask

@@ -125,7 +125,8 @@ class BatchNormalization(Layer):
             raise DTypeError(f"{self.describe()} expected {moving_mean.dtype} input, got "
                              f"{x.dtype}")
         rows = self._rows(x)
-        if training:
+        batch_statistics = training and not self.inference_gradients
+        if batch_statistics:
             mean, variance = ops.batchnorm_moments(rows)
             self._update_moving_statistics(mean, variance)
         else:
@@ -137,7 +138,7 @@ class BatchNormalization(Layer):
             shift += self.params["beta"]
         y = ops.batchnorm_scale_shift(rows, scale, shift)
         if training:
-            self._cache.update(rows=rows, mean=mean, inv_std=inv_std)
+            self._cache.update(rows=rows, mean=mean, inv_std=inv_std, batch=batch_statistics)
         return self._unrows(y, x.shape)
 
     def _scale(self, inv_std: np.ndarray) -> np.ndarray:
@@ -156,7 +157,7 @@ class BatchNormalization(Layer):
     def backward(self, dy):
         """With x_hat = (x - mean) / std and M rows per channel: dbeta = sum(dy), dgamma =
         sum(dy * x_hat), dx = gamma / std * (dy - dbeta / M - x_hat * dgamma / M)."""
-        rows, mean, inv_std = self.pop_cache("rows", "mean", "inv_std")
+        rows, mean, inv_std, batch = self.pop_cache("rows", "mean", "inv_std", "batch")
         dy_rows = self._rows(dy)
         sum_dy, sum_dy_centered = ops.batchnorm_backward_sums(dy_rows, rows, mean)
         if self.center:
@@ -165,7 +166,7 @@ class BatchNormalization(Layer):
             np.multiply(sum_dy_centered, inv_std, out=self.grads["gamma"])
         if not self.compute_input_gradient:
             return None
-        count = len(rows)
+        count = len(rows) if batch else math.inf  # moving statistics: constants of x
         dx = ops.batchnorm_input_gradient(dy_rows, rows, mean, self._scale(inv_std),
                                           sum_dy / count,
                                           sum_dy_centered * (inv_std * inv_std) / count)

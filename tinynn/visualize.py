@@ -40,7 +40,7 @@ def inference_gradients(model):
     """Within the block, a ``forward(training=True)`` of ``model``'s layers computes what
     inference computes (no dropout or augmentation draws, BatchNormalization's moving
     statistics left unchanged) and keeps what ``backward`` needs."""
-    layers = model.leaf_layers
+    layers = list({id(layer): layer for layer in model.leaf_layers}.values())  # shared: once
     for layer in layers:
         layer.inference_gradients = True
     try:

@@ -8,6 +8,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .errors import DTypeError
+from .validation import float_array
+
 
 class EpochIterator:
     """Batches of same-length arrays, one pass per ``iter()``.
@@ -20,6 +23,8 @@ class EpochIterator:
     step index from 0 and a tuple of the arrays' rows for this step, shapes (batch_size, ...),
     the last one (N mod batch_size, ...) if not 0.
     """
+
+    exhausted = False  # arrays never run out (DatasetBatches' generators may)
 
     def __init__(self, arrays: tuple[np.ndarray, ...], batch_size: int,
                  shuffle_rng: np.random.Generator | None = None, by_batch: bool = False):
@@ -74,12 +79,23 @@ class DiskArray:
         return DiskArray(self.memmap[rows], self.dtype, self.name)
 
     def read(self, rows=slice(None)) -> np.ndarray:
-        from .validation import float_array
         return float_array(np.array(self.memmap[rows]), self.dtype, self.name)
 
     def __array__(self, dtype=None, copy=None):
         array = self.read()
         return array if dtype is None else array.astype(dtype)
+
+
+def model_input(x, dtype, name: str = "x"):
+    """``float_array(x, dtype, name)``, except that a NumPy memmap (e.g. ``np.load(path,
+    mmap_mode="r")``) becomes a ``DiskArray``, read, cast and checked batch by batch
+    instead of loaded."""
+    if isinstance(x, np.memmap):
+        if x.dtype.kind not in "iuf":
+            raise DTypeError(f"{name} expected real numbers (integer or float), got dtype "
+                             f"{x.dtype}")
+        return DiskArray(x, dtype, name)
+    return float_array(x, dtype, name)
 
 
 def row_slices(num_rows: int, size: int) -> Iterator[slice]:

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from . import config
+from .batching import ArrayGroup
 from .errors import ArgumentError, ShapeError
 from .utils.py_dataset import PyDataset
 
@@ -123,19 +125,14 @@ class DatasetBatches:
         name = f"x of batch {index}"
         if self.role == "predict":
             x, _ = self.model.prepare(batch[0], name=name)
-            outs = [np.empty((len(x), *t.sample_shape), dtype=x.dtype if isinstance(
-                x, np.ndarray) else x.arrays[0].dtype) for t in self.model.outputs]
+            outs = [np.empty((len(x), *t.sample_shape), dtype=config.floatx())
+                    for t in self.model.outputs]
             self.outputs.append(outs)
-            return x, outs[0] if len(outs) == 1 else _group(outs)
+            return x, outs[0] if len(outs) == 1 else ArrayGroup(outs)
         if len(batch) != 2:
             raise ArgumentError(f"batch {index} of the {kind_of(self.source)} expected (x, y) "
                                 f"for {self.role}, got {len(batch)} item")
         return self.model.prepare(batch[0], batch[1], name=name)
-
-
-def _group(arrays):
-    from .batching import ArrayGroup
-    return ArrayGroup(arrays)
 
 
 def _prefetched(dataset: PyDataset, order: list[int], workers: int, ahead: int):

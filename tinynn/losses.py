@@ -123,15 +123,17 @@ class SparseCategoricalCrossentropy(Crossentropy):
 
     def logits_per_sample_and_gradient(self, y, logits):
         # Same math as the base class without building the one-hot matrix, in one pass.
-        if logits.ndim != 2:
-            raise ShapeError(f"{self.name} expected logits (N, K), got shape {logits.shape}")
-        return ops.sparse_softmax_crossentropy(logits, np.asarray(y), True)
+        return self._from_logits(y, logits, with_gradient=True)
 
     def logits_per_sample(self, y, logits):
         # The training step's numbers: a batch evaluated gives the loss it was trained with.
+        return self._from_logits(y, logits, with_gradient=False)[0]
+
+    def _from_logits(self, y, logits, with_gradient: bool) -> tuple:
+        """``ops.sparse_softmax_crossentropy`` on logits (N, K) and labels (N,)."""
         if logits.ndim != 2:
             raise ShapeError(f"{self.name} expected logits (N, K), got shape {logits.shape}")
-        return ops.sparse_softmax_crossentropy(logits, np.asarray(y), False)[0]
+        return ops.sparse_softmax_crossentropy(logits, np.asarray(y), with_gradient)
 
 
 class CategoricalCrossentropy(Crossentropy):

@@ -107,19 +107,6 @@ def float_array(x, dtype, name: str = "x") -> np.ndarray:
     return arr
 
 
-def model_input(x, dtype, name: str = "x"):
-    """``float_array(x, dtype, name)``, except that a NumPy memmap (e.g. ``np.load(path,
-    mmap_mode="r")``) becomes a ``batching.DiskArray``, read, cast and checked batch by batch
-    instead of loaded."""
-    if isinstance(x, np.memmap):
-        if x.dtype.kind not in "iuf":
-            raise DTypeError(f"{name} expected real numbers (integer or float), got dtype "
-                             f"{x.dtype}")
-        from .batching import DiskArray
-        return DiskArray(x, dtype, name)
-    return float_array(x, dtype, name)
-
-
 def check_finite(arr: np.ndarray, name: str) -> None:
     """Raise NonFiniteError naming the first NaN/inf as (sample, feature index)."""
     if np.isfinite(arr).all():

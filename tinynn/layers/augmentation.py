@@ -63,6 +63,12 @@ def _value_range(value_range, what: str) -> tuple[float, float]:
     return low, high
 
 
+def _unclipped(z: np.ndarray, dy: np.ndarray, value_range: tuple) -> np.ndarray:
+    """The gradient through ``clip(z, *value_range)``: ``dy`` where z lies in the range."""
+    low, high = value_range
+    return np.where((z >= low) & (z <= high), dy, dy.dtype.type(0))
+
+
 @register
 class Rescaling(Layer):
     """``x * scale + offset``, in training and inference alike (e.g. ``Rescaling(1 / 255)``).
@@ -194,9 +200,7 @@ class RandomBrightness(RandomImageLayer):
         return np.clip(x + deltas[:, None, None, None], low, high)
 
     def gradient(self, dy, x, deltas):
-        shifted = x + deltas[:, None, None, None]
-        low, high = self.value_range
-        return np.where((shifted >= low) & (shifted <= high), dy, dy.dtype.type(0))
+        return _unclipped(x + deltas[:, None, None, None], dy, self.value_range)
 
 
 @register
@@ -228,9 +232,7 @@ class RandomContrast(RandomImageLayer):
         return np.clip(self._contrasted(x, factors), low, high)
 
     def gradient(self, dy, x, factors):
-        z = self._contrasted(x, factors)
-        low, high = self.value_range
-        dz = np.where((z >= low) & (z <= high), dy, dy.dtype.type(0))
+        dz = _unclipped(self._contrasted(x, factors), dy, self.value_range)
         c = factors[:, None, None, None]
         return dz * c + dz.mean(axis=(1, 2), keepdims=True) * (1 - c)
 

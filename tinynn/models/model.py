@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import config, denormals, loops, losses, optimizers, saving
 from ..activations import Softmax
-from ..batching import ArrayGroup, EpochIterator, as_list
+from ..batching import ArrayGroup, EpochIterator, as_list, model_input
 from ..callbacks import CallbackList, History
 from ..data_adapters import DatasetBatches, is_dataset, kind_of, refuse_arguments
 from ..distribution import active_communicator, replicas
@@ -45,7 +45,6 @@ from ..summary import summary_lines
 from ..validation import batch_size as check_batch_size
 from ..validation import (
     float_array,
-    model_input,
     non_negative_int,
     object_name,
     real_in_range,
@@ -735,7 +734,7 @@ class Model:
                     val_logs = loops.test_loop(self, validation, callback_list,
                                                self._inference_rows(), comm)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                self.stop_training |= getattr(batches, "exhausted", False)
+                self.stop_training |= batches.exhausted
                 callback_list.on_epoch_end(epoch, epoch_logs)
                 self.stop_training = replicas.agree_after_epoch(self, comm, self.stop_training)
                 if self.stop_training:
@@ -749,20 +748,23 @@ class Model:
             return None
         if is_dataset(validation_data):
             return DatasetBatches(self, validation_data, "evaluate", steps)
-        return EpochIterator(self._split_validation(None, None, 0, validation_data)[2],
-                             batch_size)
+        return EpochIterator(self._validation_pair(validation_data), batch_size)
+
+    def _validation_pair(self, validation_data) -> tuple:
+        """``validation_data``, a tuple ``(x_val, y_val)``, checked and prepared."""
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ArgumentError("validation_data expected a tuple (x_val, y_val), got "
+                                f"{type(validation_data).__name__}")
+        x_val, y_val = self.prepare(*validation_data, name="x_val")
+        if len(x_val) == 0:
+            raise ShapeError("validation_data expected at least one sample, got 0")
+        return x_val, y_val
 
     def _split_validation(self, x, y, validation_split, validation_data):
         """Training arrays and the validation pair (or None), as Keras: validation_data wins;
         otherwise the last N - floor(N * (1 - split)) samples, taken before any shuffling."""
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ArgumentError("validation_data expected a tuple (x_val, y_val), got "
-                                  f"{type(validation_data).__name__}")
-            x_val, y_val = self.prepare(*validation_data, name="x_val")
-            if len(x_val) == 0:
-                raise ShapeError("validation_data expected at least one sample, got 0")
-            return x, y, (x_val, y_val)
+            return x, y, self._validation_pair(validation_data)
         if validation_split == 0:
             return x, y, None
         split_at = int(math.floor(len(x) * (1.0 - validation_split)))

@@ -12,12 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import config
+from ..batching import model_input
 from ..errors import ArgumentError, ShapeError
 from ..layers.base import Layer, snake_case
 from ..layers.core import Input, InputLayer
 from ..node import SymbolicTensor
 from ..registry import register_model
-from ..validation import model_input, same_length
+from ..validation import same_length
 from .model import Model, _layout_hint
 
 
